@@ -1,0 +1,50 @@
+# Montage: `make run` serves on http://127.0.0.1:8000, `make test` runs the whole suite.
+# Both set everything up first through `make install` (idempotent, quick when nothing changed).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test test-postgres lint system-packages test-system-packages bench
+
+install: $(VENV)/.requirements system-packages
+	@$(BIN)/python manage.py migrate --noinput -v 0
+
+$(VENV)/.requirements: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	@touch $@
+
+# ffmpeg is the one system package the service needs.
+system-packages:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  echo "Installing ffmpeg (Debian package)..."; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; }
+
+# The tests also speak with espeak-ng (a known sentence to transcribe) and drive Chromium.
+test-system-packages:
+	@command -v espeak-ng >/dev/null && command -v chromium >/dev/null || { \
+	  echo "Installing test packages (espeak-ng, chromium)..."; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng chromium; }
+
+run: install
+	@$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install test-system-packages
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The database-bound tests again, on the local PostgreSQL (CI does this after `make test`).
+test-postgres: install test-system-packages
+	DATABASE_URL=$${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -m "db_bound and not browser" $(PYTEST_ARGS)
+
+lint: $(VENV)/.requirements
+	$(BIN)/ruff check .
+	$(BIN)/mypy videos/taskmanager
+
+bench: install
+	$(BIN)/python bench/run_all.py

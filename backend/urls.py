@@ -1,0 +1,18 @@
+"""Root URLs: the API, the pages, the admin, health."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from videos.api.tasks import healthz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include("videos.api.urls")),
+    path("healthz", healthz, name="healthz"),
+    path("healthz/", healthz),
+    path("", include("videos.urls")),
+]
+
+handler404 = "videos.api.errors.not_found_handler"
+handler500 = "videos.api.errors.server_error_handler"

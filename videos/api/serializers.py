@@ -1,0 +1,93 @@
+"""Shared output shapes: TaskProgress and AsyncTaskResponse (API.md "Task objects")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from videos.models import ProcessingTask, SubTask
+from videos.taskmanager.registry import get_job
+
+
+class SubTaskSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SubTask
+        fields = ["name", "weight", "status", "progress", "started_at", "finished_at"]
+
+    def get_progress(self, sub: SubTask) -> float:
+        return round(sub.progress * 100, 2)
+
+
+class TaskProgressSerializer(serializers.ModelSerializer):
+    task_id = serializers.UUIDField(source="id", allow_null=True)
+    video_id = serializers.UUIDField(allow_null=True)
+    progress = serializers.SerializerMethodField()
+    subtasks = SubTaskSerializer(many=True)
+    result_url = serializers.SerializerMethodField()
+    retry_of = serializers.UUIDField(source="retry_of_id", allow_null=True)
+
+    class Meta:
+        model = ProcessingTask
+        fields = [
+            "task_id", "kind", "status", "stage", "progress", "eta_seconds", "subtasks", "video_id", "attempts",
+            "error_message", "cancel_requested", "created_at", "started_at", "updated_at", "finished_at",
+            "result_url", "retry_of",
+        ]
+
+    def get_progress(self, task: ProcessingTask) -> float:
+        return 100.0 if task.status == ProcessingTask.Status.COMPLETED else min(round(task.progress, 2), 99.9)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_result_url(self, task: ProcessingTask) -> str | None:
+        if task.status != ProcessingTask.Status.COMPLETED:
+            return None
+        return reverse("api-task-result", kwargs={"pk": task.pk})
+
+
+def task_progress(task: ProcessingTask) -> dict[str, Any]:
+    return TaskProgressSerializer(task).data
+
+
+def task_progress_placeholder(*, kind: str, video_id: Any) -> dict[str, Any]:
+    """TaskProgress for work never started on a video: pending, 0, every step pending (not a 404)."""
+    spec = get_job(kind)
+    return {
+        "task_id": None, "kind": kind, "status": "pending", "stage": spec.pending_stage, "progress": 0.0,
+        "eta_seconds": None,
+        "subtasks": [
+            {"name": name, "weight": weight, "status": "pending", "progress": 0.0, "started_at": None, "finished_at": None}
+            for name, weight in spec.steps.items()
+        ],
+        "video_id": str(video_id) if video_id else None, "attempts": 0, "error_message": None,
+        "cancel_requested": False, "created_at": None, "started_at": None, "updated_at": None,
+        "finished_at": None, "result_url": None, "retry_of": None,
+    }
+
+
+class AsyncTaskResponseSerializer(serializers.Serializer):
+    task_id = serializers.UUIDField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    video_id = serializers.UUIDField(allow_null=True)
+    message = serializers.CharField()
+    status_url = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+def accepted(task: ProcessingTask, message: str | None = None) -> Response:
+    """202 Accepted with a Location header at the task's status URL (every call that starts work)."""
+    status_url = reverse("api-task-detail", kwargs={"pk": task.pk})
+    body = AsyncTaskResponseSerializer(
+        {
+            "task_id": task.pk, "kind": task.kind, "status": task.status, "video_id": task.video_id,
+            "message": message or f"{task.kind} task queued; poll status_url for progress.",
+            "status_url": status_url, "created_at": task.created_at,
+        }
+    ).data
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": status_url})

@@ -1,0 +1,131 @@
+"""Task endpoints (every kind): status, result, cancel, retry, lists."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import JsonResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from videos import selectors
+from videos.api.serializers import AsyncTaskResponseSerializer, TaskProgressSerializer, accepted, task_progress
+from videos.exceptions import NotCompletedError
+from videos.models import ProcessingTask
+from videos.services.tasks import task_cancel, task_retry
+from videos.taskmanager.manager import get_task_manager
+
+
+class TaskListApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, description="Comma-separated statuses"),
+            OpenApiParameter("kind", str, description="Comma-separated kinds"),
+        ],
+        responses=TaskProgressSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        """Your tasks, newest first, paginated."""
+        from rest_framework.settings import api_settings
+
+        qs = selectors.task_list(owner=request.user, status=request.query_params.get("status"), kind=request.query_params.get("kind"))
+        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(TaskProgressSerializer(page, many=True).data)
+
+
+class TaskDetailApi(APIView):
+    @extend_schema(responses=TaskProgressSerializer)
+    def get(self, request: Request, pk: str) -> Response:
+        """A task's progress."""
+        return Response(task_progress(selectors.task_get(owner=request.user, task_id=pk)))
+
+    @extend_schema(request=None, responses={202: TaskProgressSerializer})
+    def delete(self, request: Request, pk: str) -> Response:
+        """Cancel the task (same as POST .../cancel)."""
+        task = task_cancel(task=selectors.task_get(owner=request.user, task_id=pk))
+        return Response(task_progress(selectors.task_get(owner=request.user, task_id=task.pk)), status=status.HTTP_202_ACCEPTED)
+
+
+class TaskStatusApi(APIView):
+    @extend_schema(responses=TaskProgressSerializer)
+    def get(self, request: Request, pk: str) -> Response:
+        """A task's progress (alias of the task detail)."""
+        return Response(task_progress(selectors.task_get(owner=request.user, task_id=pk)))
+
+
+class TaskCancelApi(APIView):
+    @extend_schema(request=None, responses={202: TaskProgressSerializer})
+    def post(self, request: Request, pk: str) -> Response:
+        """Cancel a pending or processing task; answers within about a second."""
+        task = task_cancel(task=selectors.task_get(owner=request.user, task_id=pk))
+        return Response(task_progress(selectors.task_get(owner=request.user, task_id=task.pk)), status=status.HTTP_202_ACCEPTED)
+
+
+class TaskRetryApi(APIView):
+    @extend_schema(request=None, responses={202: AsyncTaskResponseSerializer})
+    def post(self, request: Request, pk: str) -> Response:
+        """Start a new task with the same kind and arguments as a failed or cancelled one."""
+        new = task_retry(task=selectors.task_get(owner=request.user, task_id=pk))
+        return accepted(new, message=f"Retry of task {pk} queued.")
+
+
+class TaskResultApi(APIView):
+    @extend_schema(
+        responses=inline_serializer("TaskResult", {"task_id": serializers.UUIDField(), "status": serializers.CharField(), "result": serializers.JSONField()})
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        """The result of a completed task (409 not_completed before that)."""
+        task = selectors.task_get(owner=request.user, task_id=pk)
+        if task.status != ProcessingTask.Status.COMPLETED:
+            raise NotCompletedError(f"The task is {task.status}; its result exists once it has completed.", status=task.status)
+        return Response({"task_id": str(task.pk), "kind": task.kind, "status": task.status, "result": task.result})
+
+
+class UserTasksApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("include_completed", bool)],
+        responses=inline_serializer(
+            "UserTasks",
+            {
+                "user_id": serializers.IntegerField(),
+                "active_tasks": TaskProgressSerializer(many=True),
+                "completed_tasks": TaskProgressSerializer(many=True, required=False),
+                "total_active": serializers.IntegerField(),
+                "total_completed": serializers.IntegerField(),
+            },
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        """Your active tasks, and your finished ones with ?include_completed=true."""
+        tasks = selectors.task_list(owner=request.user)
+        active = tasks.filter(status__in=ProcessingTask.ACTIVE)
+        finished = tasks.filter(status__in=ProcessingTask.FINISHED)
+        body = {
+            "user_id": request.user.pk,
+            "active_tasks": TaskProgressSerializer(active, many=True).data,
+            "total_active": active.count(),
+            "total_completed": finished.count(),
+        }
+        if request.query_params.get("include_completed", "").lower() in {"1", "true", "yes"}:
+            body["completed_tasks"] = TaskProgressSerializer(finished[:200], many=True).data
+        return Response(body)
+
+
+def healthz(request):  # noqa: ANN001, ANN201 - plain Django view, no auth
+    """Liveness plus the task manager's queue figures."""
+    try:
+        figures = selectors.queue_figures()
+        database = "ok"
+    except Exception as exc:  # report, don't crash: this is what monitoring reads
+        figures, database = {}, f"error: {exc.__class__.__name__}"
+    body = {
+        "status": "ok" if database == "ok" else "degraded",
+        "database": database,
+        "database_vendor": connection.vendor,
+        "queue": figures,
+        "task_manager": get_task_manager().stats(),
+    }
+    return JsonResponse(body, status=200 if database == "ok" else 503)

@@ -1,0 +1,20 @@
+"""/api/v1/ routes. Each area's module holds its views; this file only wires them."""
+
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from videos.api import tasks
+from videos.api.routing import both
+
+urlpatterns = [
+    *both("auth/token", obtain_auth_token, name="api-token"),
+    *both("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    *both("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    *both("tasks", tasks.TaskListApi.as_view(), name="api-task-list"),
+    *both("tasks/<uuid:pk>", tasks.TaskDetailApi.as_view(), name="api-task-detail"),
+    *both("tasks/<uuid:pk>/status", tasks.TaskStatusApi.as_view(), name="api-task-status"),
+    *both("tasks/<uuid:pk>/result", tasks.TaskResultApi.as_view(), name="api-task-result"),
+    *both("tasks/<uuid:pk>/cancel", tasks.TaskCancelApi.as_view(), name="api-task-cancel"),
+    *both("tasks/<uuid:pk>/retry", tasks.TaskRetryApi.as_view(), name="api-task-retry"),
+    *both("users/me/tasks", tasks.UserTasksApi.as_view(), name="api-user-tasks"),
+]

@@ -1,0 +1,30 @@
+"""The videos app; starts the TaskManager in the process that serves, and only there."""
+
+import os
+import sys
+
+from django.apps import AppConfig
+from django.conf import settings
+
+
+def should_autostart(argv: list[str]) -> bool:
+    """True under `runserver` (the autoreloader's child, or --noreload); gunicorn and runworker start it themselves."""
+    if settings.TASK_AUTOSTART in {"0", "false", "no"}:
+        return False
+    if "runserver" not in argv[1:2]:
+        return False
+    return os.environ.get("RUN_MAIN") == "true" or "--noreload" in argv
+
+
+class VideosConfig(AppConfig):
+    name = "videos"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from videos.taskmanager.registry import load_job_modules
+
+        load_job_modules()
+        if should_autostart(sys.argv):
+            from videos.taskmanager.manager import get_task_manager
+
+            get_task_manager().start()

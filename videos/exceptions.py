@@ -1,0 +1,99 @@
+"""Montage's own errors: plain data (status, code, detail) that api/errors.py renders. No DRF here."""
+
+from typing import Any
+
+
+class MontageError(Exception):
+    status_code = 400
+    code = "invalid"
+    default_detail = "The request is invalid."
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        self.detail = detail or self.default_detail
+        self.extra = extra  # extra body fields, e.g. task_id
+        super().__init__(self.detail)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidInputError(MontageError):
+    status_code = 400
+    code = "invalid"
+    default_detail = "The request is invalid."
+
+    def __init__(self, detail: str | None = None, errors: dict | None = None, **extra: Any) -> None:
+        if errors:
+            extra["errors"] = errors
+        super().__init__(detail, **extra)
+
+
+class TooFewVideosError(MontageError):
+    status_code = 400
+    code = "too_few_videos"
+    default_detail = "A composition needs at least 2 videos."
+
+
+class UnsupportedMediaError(MontageError):
+    status_code = 400
+    code = "unsupported_media"
+    default_detail = "The file is not a video or audio file that can be decoded."
+
+
+class FileTooLargeError(MontageError):
+    status_code = 413
+    code = "file_too_large"
+    default_detail = "The file is larger than the upload limit."
+
+
+class TaskConflictError(MontageError):
+    status_code = 409
+    code = "task_conflict"
+    default_detail = "A task of this kind is already active on this video."
+
+
+class NotCancellableError(MontageError):
+    status_code = 409
+    code = "not_cancellable"
+    default_detail = "Only pending or processing tasks can be cancelled."
+
+
+class NotCompletedError(MontageError):
+    status_code = 409
+    code = "not_completed"
+    default_detail = "The task has not completed."
+
+
+class NotRetryableError(MontageError):
+    status_code = 409
+    code = "not_retryable"
+    default_detail = "Only failed or cancelled tasks can be retried."
+
+
+class _RetryLaterError(MontageError):
+    def __init__(self, detail: str | None = None, retry_after: int = 5, **extra: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail, **extra)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class UserTaskLimitError(_RetryLaterError):
+    status_code = 429
+    code = "user_task_limit"
+    default_detail = "You have too many active tasks; wait for one to finish."
+
+
+class ServerBusyError(_RetryLaterError):
+    status_code = 503
+    code = "server_busy"
+    default_detail = "The server is running as many tasks as it can; try again shortly."
+
+
+class SyncTimeoutError(MontageError):
+    status_code = 504
+    code = "timeout"
+    default_detail = "The work did not finish within the time limit; use the asynchronous endpoint."

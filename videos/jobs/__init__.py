@@ -1,0 +1,1 @@
+"""Job kinds: importing this package registers every kind with the task registry."""

@@ -1,0 +1,57 @@
+"""Every read the API, pages and admin make."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Prefetch, QuerySet
+
+from videos.models import ProcessingTask, SubTask, Video
+
+
+def task_list(*, owner: AbstractBaseUser, status: str | None = None, kind: str | None = None) -> QuerySet[ProcessingTask]:
+    """A user's tasks, newest first, with subtasks prefetched for TaskProgress."""
+    qs = ProcessingTask.objects.filter(owner=owner).prefetch_related(
+        Prefetch("subtasks", queryset=SubTask.objects.order_by("position"))
+    )
+    if status:
+        qs = qs.filter(status__in=status.split(","))
+    if kind:
+        qs = qs.filter(kind__in=kind.split(","))
+    return qs.order_by("-created_at")
+
+
+def task_get(*, owner: AbstractBaseUser, task_id: Any, kind: str | None = None) -> ProcessingTask:
+    """One of the user's tasks; another user's raises DoesNotExist (a 404, never a 403)."""
+    qs = task_list(owner=owner)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.get(pk=task_id)
+
+
+def video_list(*, owner: AbstractBaseUser) -> QuerySet[Video]:
+    return Video.objects.filter(owner=owner).order_by("-created_at")
+
+
+def video_latest_task(*, video: Video, kind: str) -> ProcessingTask | None:
+    return (
+        ProcessingTask.objects.filter(video=video, kind=kind)
+        .prefetch_related(Prefetch("subtasks", queryset=SubTask.objects.order_by("position")))
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def video_active_task(*, video: Video) -> ProcessingTask | None:
+    """The newest active task on a video, else the newest of any status."""
+    qs = ProcessingTask.objects.filter(video=video).prefetch_related(
+        Prefetch("subtasks", queryset=SubTask.objects.order_by("position"))
+    )
+    return qs.filter(status__in=ProcessingTask.ACTIVE).order_by("-created_at").first() or qs.order_by("-created_at").first()
+
+
+def queue_figures() -> dict[str, int]:
+    rows = ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE).values("status").annotate(n=Count("pk")).order_by()
+    counts = {row["status"]: row["n"] for row in rows}
+    return {"pending": counts.get("pending", 0), "processing": counts.get("processing", 0)}

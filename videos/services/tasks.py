@@ -1,0 +1,138 @@
+"""Every write to tasks: submit (with the limits), cancel, retry, purge."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from videos.exceptions import (
+    NotCancellableError,
+    NotRetryableError,
+    ServerBusyError,
+    TaskConflictError,
+    UserTaskLimitError,
+)
+from videos.models import ProcessingTask, SubTask, Video
+from videos.taskmanager import store
+from videos.taskmanager.backends import get_backend
+from videos.taskmanager.context import remove_task_tmp_dir
+from videos.taskmanager.manager import get_task_manager
+from videos.taskmanager.registry import get_job
+
+log = logging.getLogger("montage.tasks")
+# One number all creators lock on PostgreSQL, so that counting and inserting cannot interleave.
+LIMITS_LOCK_KEY = 0x4D6F6E74  # "Mont"
+CANCEL_WAIT_SECONDS = 1.0
+
+
+def _lock_for_limits() -> None:
+    """Serialise task creation. SQLite's IMMEDIATE transactions already do; PostgreSQL needs a lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LIMITS_LOCK_KEY])
+
+
+def task_submit(
+    *,
+    owner: AbstractBaseUser,
+    kind: str,
+    args: dict[str, Any] | None = None,
+    video: Video | None = None,
+    force: bool = False,
+    retry_of: ProcessingTask | None = None,
+) -> ProcessingTask:
+    """Queue a task of `kind`, enforcing the per-(video, kind), per-user and global limits atomically."""
+    spec = get_job(kind)
+    try:
+        with transaction.atomic():
+            _lock_for_limits()
+            if video is not None:
+                _clear_the_way(video=video, kind=kind, force=force)
+            active = ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE)
+            if active.filter(owner=owner).count() >= settings.MAX_CONCURRENT_TASKS_PER_USER:
+                raise UserTaskLimitError(
+                    f"You already have {settings.MAX_CONCURRENT_TASKS_PER_USER} active tasks "
+                    "(the limit); wait for one to finish or cancel one.",
+                    retry_after=10,
+                )
+            if active.count() >= settings.MAX_GLOBAL_CONCURRENT_TASKS:
+                raise ServerBusyError(retry_after=15)
+            task = ProcessingTask.objects.create(
+                owner=owner, kind=kind, args=args or {}, video=video, retry_of=retry_of, stage=spec.pending_stage
+            )
+            SubTask.objects.bulk_create(
+                SubTask(task=task, name=name, position=i, weight=weight) for i, (name, weight) in enumerate(spec.steps.items())
+            )
+            store.run_status_hook(task)
+            transaction.on_commit(lambda: get_backend().enqueue(task.pk))
+    except IntegrityError:
+        # The partial unique index caught a concurrent twin the check above could not see.
+        existing = _active_on(video, kind) if video is not None else None
+        raise TaskConflictError(task_id=str(existing.pk) if existing else None) from None
+    store.log_transition(task, "queued", force=force)
+    return task
+
+
+def _active_on(video: Video, kind: str) -> ProcessingTask | None:
+    return ProcessingTask.objects.filter(video=video, kind=kind, status__in=ProcessingTask.ACTIVE).first()
+
+
+def _clear_the_way(*, video: Video, kind: str, force: bool) -> None:
+    existing = _active_on(video, kind)
+    if existing is None:
+        return
+    if not force:
+        raise TaskConflictError(
+            f"A {kind} task is already {existing.status} on this video; pass force=true to replace it.",
+            task_id=str(existing.pk),
+        )
+    store.force_cancel(existing.pk, "Replaced by a newer task started with force.")
+    transaction.on_commit(lambda: get_task_manager().cancel_local(existing.pk))
+
+
+def task_cancel(*, task: ProcessingTask, wait: float = CANCEL_WAIT_SECONDS) -> ProcessingTask:
+    """Cancel a pending task at once; ask a running one to stop and wait briefly for it to do so."""
+    if store.cancel_pending(task.pk):
+        task.refresh_from_db()
+        return task
+    if not store.request_cancel(task.pk):
+        task.refresh_from_db()
+        if task.status == ProcessingTask.Status.PENDING:  # claimed and released in between: try again
+            return task_cancel(task=task, wait=wait)
+        raise NotCancellableError(f"The task is {task.status}; only pending or processing tasks can be cancelled.")
+    running = get_task_manager().cancel_local(task.pk)
+    if running is not None:
+        running.done.wait(wait)
+    else:  # running in another process: its watcher sees the flag within a fraction of a second
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.PROCESSING).exists():
+            time.sleep(0.05)
+    task.refresh_from_db()
+    return task
+
+
+def task_retry(*, task: ProcessingTask) -> ProcessingTask:
+    """A new task with the same kind, arguments and video as a failed or cancelled one."""
+    if task.status not in (ProcessingTask.Status.FAILED, ProcessingTask.Status.CANCELLED):
+        raise NotRetryableError(f"The task is {task.status}; only failed or cancelled tasks can be retried.")
+    video = task.video
+    return task_submit(owner=task.owner, kind=task.kind, args=task.args, video=video, retry_of=task)
+
+
+def tasks_purge(*, older_than_days: int) -> int:
+    """Delete finished tasks older than the given age, with their scratch files; never an active one."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    old = ProcessingTask.objects.filter(status__in=ProcessingTask.FINISHED, finished_at__lt=cutoff)
+    ids = list(old.values_list("pk", flat=True))
+    for task_id in ids:
+        remove_task_tmp_dir(task_id)
+    deleted = ProcessingTask.objects.filter(pk__in=ids, status__in=ProcessingTask.FINISHED).delete()[0]
+    log.info("tasks.purged count=%s older_than_days=%s", len(ids), older_than_days)
+    return len(ids) if deleted else 0

@@ -1,0 +1,60 @@
+"""How a queued task reaches a worker: the thread pool (default) or inline (tests, scripts)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from videos.taskmanager import store
+from videos.taskmanager.context import CancelSignal
+from videos.taskmanager.manager import get_task_manager
+from videos.taskmanager.runner import run_task
+
+ALIASES = {
+    "thread": "videos.taskmanager.backends.ThreadBackend",
+    "immediate": "videos.taskmanager.backends.ImmediateBackend",
+}
+
+
+class TaskBackend(ABC):
+    runs_in_background = True
+
+    @abstractmethod
+    def enqueue(self, task_id: Any) -> None:
+        """Called after the creating transaction committed."""
+
+
+class ThreadBackend(TaskBackend):
+    """The TaskManager's threads pick the task up (here or in a runworker process)."""
+
+    def enqueue(self, task_id: Any) -> None:
+        get_task_manager().wake()
+
+
+class ImmediateBackend(TaskBackend):
+    """Runs every pending task inline, in the caller's thread: deterministic, for tests."""
+
+    runs_in_background = False
+
+    def enqueue(self, task_id: Any) -> None:
+        run_pending_inline()
+
+
+def run_pending_inline(limit: int = 100) -> int:
+    worker_id = store.make_worker_id()
+    count = 0
+    while count < limit:
+        task = store.claim_next(worker_id)
+        if task is None:
+            break
+        run_task(task, worker_id=worker_id, cancel=CancelSignal())
+        count += 1
+    return count
+
+
+def get_backend() -> TaskBackend:
+    name = settings.TASK_BACKEND
+    return import_string(ALIASES.get(name, name))()

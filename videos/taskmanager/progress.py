@@ -1,0 +1,164 @@
+"""Weighted, monotonic task progress with an ETA, and the throttle that persists it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+
+# Before completion the total stops just short of 100: 100 means "completed" and nothing else.
+CAP_BEFORE_COMPLETION = 99.9
+ETA_WINDOW_SECONDS = 30.0
+ETA_MIN_ELAPSED = 0.5
+
+
+class ProgressTracker:
+    """Each step's progress (0..1) and weight; the weighted total never goes down or past 100 early."""
+
+    def __init__(
+        self,
+        weights: Mapping[str, float],
+        *,
+        floor: float = 0.0,
+        done: Mapping[str, float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.weights = dict(weights)
+        self._weight_sum = sum(self.weights.values()) or 1.0
+        self._fractions = {name: 0.0 for name in self.weights}
+        for name, fraction in (done or {}).items():
+            if name in self._fractions:
+                self._fractions[name] = _clamp(fraction)
+        # A resumed or recovered task starts from what readers already saw.
+        self._floor = min(max(float(floor), 0.0), CAP_BEFORE_COMPLETION)
+        self._finished = False
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._samples: deque[tuple[float, float]] = deque()
+        self._best = self._compute()
+        self._record(self._best)
+
+    def update(self, name: str, fraction: float) -> float:
+        """Set step `name` to `fraction` (clamped to 0..1; a step never goes back). Returns the total."""
+        with self._lock:
+            if name not in self._fractions:
+                raise KeyError(f"unknown step {name!r}")
+            self._fractions[name] = max(self._fractions[name], _clamp(fraction))
+            return self._refresh()
+
+    def complete(self, name: str) -> float:
+        return self.update(name, 1.0)
+
+    def finish(self) -> float:
+        """Mark the whole task completed: the only way to reach exactly 100."""
+        with self._lock:
+            for name in self._fractions:
+                self._fractions[name] = 1.0
+            self._finished = True
+            self._best = 100.0
+            return 100.0
+
+    def fraction(self, name: str) -> float:
+        return self._fractions[name]
+
+    @property
+    def total(self) -> float:
+        return self._best
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the rate observed over the last half minute; None until there is a rate."""
+        with self._lock:
+            if self._finished:
+                return 0.0
+            if len(self._samples) < 2:
+                return None
+            (t0, p0), (t1, p1) = self._samples[0], self._samples[-1]
+            elapsed, gained = t1 - t0, p1 - p0
+            if elapsed < ETA_MIN_ELAPSED or gained <= 0:
+                return None
+            # Time since the last update counts too, so a stalled task's ETA does not freeze.
+            now = self._clock()
+            rate = gained / max(elapsed, now - t0)
+            return max(0.0, (100.0 - self._best) / rate - (now - t1))
+
+    def _compute(self) -> float:
+        weighted = sum(self.weights[n] * f for n, f in self._fractions.items()) * 100.0 / self._weight_sum
+        return min(max(weighted, self._floor), CAP_BEFORE_COMPLETION)
+
+    def _refresh(self) -> float:
+        if not self._finished:
+            value = self._compute()
+            if value > self._best:
+                self._best = value
+                self._record(value)
+        return self._best
+
+    def _record(self, value: float) -> None:
+        now = self._clock()
+        self._samples.append((now, value))
+        while len(self._samples) > 2 and now - self._samples[0][0] > ETA_WINDOW_SECONDS:
+            self._samples.popleft()
+
+
+class Throttle:
+    """Calls `save` at most once per `interval`; the last change always gets saved (by a timer)."""
+
+    def __init__(self, save: Callable[[], None], interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._save = save
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last = float("-inf")
+        self._timer: threading.Timer | None = None
+        self._closed = False
+
+    def touch(self) -> None:
+        """Something changed: save now if allowed, otherwise make sure a save follows soon."""
+        with self._lock:
+            if self._closed:
+                return
+            wait = self._last + self._interval - self._clock()
+            if wait > 0:
+                if self._timer is None:
+                    self._timer = threading.Timer(wait, self._fire)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+            self._last = self._clock()
+        self._save()
+
+    def flush(self) -> None:
+        """Save now and drop any pending timer."""
+        with self._lock:
+            self._cancel_timer()
+            self._last = self._clock()
+        self._save()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._cancel_timer()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._closed:
+                return
+            self._last = self._clock()
+        self._save()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _clamp(value: float) -> float:
+    if value != value:  # NaN
+        return 0.0
+    return min(max(float(value), 0.0), 1.0)

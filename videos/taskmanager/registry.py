@@ -1,0 +1,57 @@
+"""Job kinds: a kind is a function of a JobContext plus its declared, weighted steps."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    kind: str
+    func: Callable[..., Any]
+    steps: dict[str, float]  # step name -> weight; weights sum to 100, in running order
+    description: str = ""
+    # Stage shown while the task waits; srt_media documents "queued".
+    pending_stage: str = "queued"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, JobSpec] = {}
+
+
+def job(kind: str, *, steps: dict[str, float], description: str = "") -> Callable:
+    """Register a job function under `kind`, with its steps and their weights (summing to 100)."""
+    total = sum(steps.values())
+    if not steps or abs(total - 100) > 1e-9 or any(w <= 0 for w in steps.values()):
+        raise ValueError(f"job {kind!r}: step weights must be positive and sum to 100, not {total}")
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        _REGISTRY[kind] = JobSpec(kind=kind, func=func, steps=dict(steps), description=description or (func.__doc__ or "").strip())
+        return func
+
+    return register
+
+
+def load_job_modules() -> None:
+    """Import the modules whose @job decorators fill the registry (idempotent)."""
+    importlib.import_module("videos.jobs")
+    for module in settings.TASK_EXTRA_JOB_MODULES:
+        importlib.import_module(module)
+
+
+def get_job(kind: str) -> JobSpec:
+    load_job_modules()
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        raise LookupError(f"no job kind {kind!r} is registered") from None
+
+
+def job_kinds() -> list[str]:
+    load_job_modules()
+    return sorted(_REGISTRY)

@@ -1,0 +1,61 @@
+"""Runs one claimed task: builds its JobContext, calls the job, maps the outcome to a status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+
+from videos.models import ProcessingTask
+from videos.taskmanager import store
+from videos.taskmanager.context import CancelSignal, JobContext, TaskCancelled, remove_task_tmp_dir
+from videos.taskmanager.registry import get_job
+
+log = logging.getLogger("montage.tasks")
+
+
+def error_message(exc: BaseException) -> str:
+    text = str(getattr(exc, "detail", "") or exc).strip()
+    return text or exc.__class__.__name__
+
+
+def run_task(task: ProcessingTask, *, worker_id: str, cancel: CancelSignal) -> str:
+    """Run `task` (already claimed by `worker_id`) to its end; returns the outcome."""
+    ctx: JobContext | None = None
+    outcome = "lost"
+    try:
+        spec = get_job(task.kind)
+        ctx = JobContext(task, spec, worker_id=worker_id, cancel=cancel)
+        ctx.checkpoint()
+        result: Any = spec.func(ctx, **ctx.args)
+        ctx.checkpoint()
+        ctx.close()
+        outcome = "completed" if store.finish(task.pk, worker_id, ProcessingTask.Status.COMPLETED, result=result) else "lost"
+    except TaskCancelled as stop:
+        outcome = _stopped(task, worker_id, stop.reason)
+    except Exception as exc:  # the job failed: record why, keep the worker alive
+        log.exception("task.error task_id=%s kind=%s", task.pk, task.kind)
+        if cancel.is_set():  # failures caused by a cancel (a killed ffmpeg) are cancellations
+            outcome = _stopped(task, worker_id, cancel.reason)
+        else:
+            outcome = "failed" if store.finish(task.pk, worker_id, ProcessingTask.Status.FAILED, error=error_message(exc)) else "lost"
+    finally:
+        if ctx is not None:
+            ctx.close()
+        if outcome not in {"requeued", "lost"}:
+            remove_task_tmp_dir(task.pk)
+        elif outcome == "lost" and not ProcessingTask.objects.filter(pk=task.pk, status__in=ProcessingTask.ACTIVE).exists():
+            remove_task_tmp_dir(task.pk)  # force-cancelled by someone else: nobody will resume it
+    return outcome
+
+
+def _stopped(task: ProcessingTask, worker_id: str, reason: str) -> str:
+    if reason == "shutdown":
+        return "requeued" if store.requeue(task.pk, worker_id) else "lost"
+    if reason == "timeout":
+        message = f"Timed out: the task ran longer than TASK_TIMEOUT_SECONDS ({settings.TASK_TIMEOUT_SECONDS} s) and was stopped."
+        return "failed" if store.finish(task.pk, worker_id, ProcessingTask.Status.FAILED, error=message) else "lost"
+    if reason == "lost":
+        return "lost"
+    return "cancelled" if store.finish(task.pk, worker_id, ProcessingTask.Status.CANCELLED) else "lost"
