@@ -84,9 +84,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # Tests use a file too: task threads and server subprocesses must see the same database.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-montage.sqlite3")}
+    # One file per test run (pid), so that several runs at once never share a database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-montage-{os.getpid()}.sqlite3")}
 else:
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_montage")}
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", f"test_montage_{os.getpid()}")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
