@@ -84,7 +84,7 @@ class ProgressTracker:
             # Time since the last update counts too, so a stalled task's ETA does not freeze.
             now = self._clock()
             rate = gained / max(elapsed, now - t0)
-            return max(0.0, (100.0 - self._best) / rate - (now - t1))
+            return (100.0 - self._best) / rate
 
     def _compute(self) -> float:
         weighted = sum(self.weights[n] * f for n, f in self._fractions.items()) * 100.0 / self._weight_sum

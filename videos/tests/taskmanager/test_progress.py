@@ -1,0 +1,125 @@
+"""ProgressTracker and Throttle: pure logic, property-tested."""
+
+import threading
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from videos.taskmanager.progress import CAP_BEFORE_COMPLETION, ProgressTracker, Throttle
+
+weights_st = st.lists(st.integers(1, 100), min_size=1, max_size=6).map(
+    lambda ws: {f"s{i}": w * 100 / sum(ws) for i, w in enumerate(ws)}
+)
+fraction_st = st.one_of(st.floats(-2, 3), st.floats(allow_nan=True, allow_infinity=True), st.just(1.0), st.just(0.0))
+
+
+@given(weights=weights_st, data=st.data())
+def test_total_is_monotonic_bounded_and_100_only_when_finished(weights, data):
+    tracker = ProgressTracker(weights)
+    names = list(weights)
+    seen = [tracker.total]
+    updates = data.draw(st.lists(st.tuples(st.sampled_from(names), fraction_st), max_size=60))
+    for name, value in updates:
+        tracker.update(name, value)
+        seen.append(tracker.total)
+    assert seen == sorted(seen)
+    assert all(0 <= p <= CAP_BEFORE_COMPLETION < 100 for p in seen)
+    tracker.finish()
+    assert tracker.total == 100
+
+
+@given(weights=weights_st)
+def test_all_steps_complete_is_still_below_100_until_finish(weights):
+    tracker = ProgressTracker(weights)
+    for name in weights:
+        tracker.complete(name)
+    assert tracker.total == CAP_BEFORE_COMPLETION
+    assert tracker.finish() == 100
+
+
+@given(weights=weights_st, floor=st.floats(0, 100), data=st.data())
+def test_resumed_tracker_never_reports_less_than_what_readers_saw(weights, floor, data):
+    names = list(weights)
+    done = {n: 1.0 for n in data.draw(st.lists(st.sampled_from(names), unique=True))}
+    tracker = ProgressTracker(weights, floor=floor, done=done)
+    assert tracker.total >= min(floor, CAP_BEFORE_COMPLETION)
+    before = tracker.total
+    tracker.update(names[0], 0.0)
+    assert tracker.total >= before
+
+
+def test_weighted_sum():
+    tracker = ProgressTracker({"extract": 10, "transcribe": 90})
+    tracker.complete("extract")
+    tracker.update("transcribe", 0.5)
+    assert tracker.total == 55
+
+
+def test_unknown_step_is_an_error():
+    tracker = ProgressTracker({"a": 100})
+    try:
+        tracker.update("b", 0.5)
+    except KeyError:
+        return
+    raise AssertionError("unknown step accepted")
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_eta_from_observed_rate():
+    clock = FakeClock()
+    tracker = ProgressTracker({"a": 100}, clock=clock)
+    assert tracker.eta_seconds() is None
+    for second in range(1, 11):
+        clock.now = float(second)
+        tracker.update("a", second / 100)  # 1% a second
+    eta = tracker.eta_seconds()
+    assert eta is not None and 85 <= eta <= 95
+
+
+def test_eta_grows_when_the_task_stalls():
+    clock = FakeClock()
+    tracker = ProgressTracker({"a": 100}, clock=clock)
+    for second in range(1, 6):
+        clock.now = float(second)
+        tracker.update("a", second / 10)
+    fresh = tracker.eta_seconds()
+    clock.now = 30.0
+    stalled = tracker.eta_seconds()
+    assert fresh is not None and stalled is not None and stalled > fresh
+
+
+def test_throttle_saves_at_most_once_per_interval_and_always_the_last_change():
+    saves = []
+    done = threading.Event()
+
+    def save():
+        saves.append(len(saves))
+        if len(saves) >= 2:
+            done.set()
+
+    throttle = Throttle(save, interval=0.2)
+    for _ in range(50):
+        throttle.touch()
+    assert len(saves) == 1  # the first one at once, the rest coalesced
+    assert done.wait(2), "the trailing change was never saved"
+    assert len(saves) == 2
+    throttle.close()
+
+
+@given(st.lists(st.floats(0, 0.5), min_size=1, max_size=40))
+def test_throttle_rate_bound_with_fake_clock(gaps):
+    clock = FakeClock()
+    saved_at = []
+    throttle = Throttle(lambda: saved_at.append(clock.now), interval=0.25, clock=clock)
+    for gap in gaps:
+        clock.now += gap
+        throttle.touch()
+    throttle.close()
+    assert all(b - a >= 0.25 - 1e-9 for a, b in zip(saved_at, saved_at[1:]))
