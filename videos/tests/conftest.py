@@ -31,7 +31,7 @@ def _isolated_media(settings, tmp_path) -> None:  # noqa: ANN001
     """Every test gets its own MEDIA_ROOT and scratch root."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.TASK_TMP_ROOT = tmp_path / "media" / "tmp" / "tasks"
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
 
 
 @pytest.fixture

@@ -1,0 +1,283 @@
+"""Tasks API (every kind): auth, error shape, status, result, cancel, retry, lists, health, schema."""
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from videos.api.serializers import task_progress, task_progress_placeholder
+from videos.models import ProcessingTask, SubTask
+from videos.services.tasks import task_submit
+from videos.tests import jobs_for_tests
+from videos.tests.taskmanager.helpers import wait_status
+
+TASK_PROGRESS_FIELDS = {
+    "task_id", "kind", "status", "stage", "progress", "eta_seconds", "subtasks", "video_id", "attempts",
+    "error_message", "cancel_requested", "created_at", "started_at", "updated_at", "finished_at", "result_url",
+}
+SUBTASK_FIELDS = {"name", "weight", "status", "progress", "started_at", "finished_at"}
+
+
+def finished_task(user, status="failed", **fields):
+    task = task_submit(owner=user, kind="test_gate", args={"gate_name": "api"})
+    ProcessingTask.objects.filter(pk=task.pk).update(status=status, finished_at=timezone.now(), attempts=1, **fields)
+    task.refresh_from_db()
+    return task
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["code"] == code and isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+# Auth ----------------------------------------------------------------------------------------
+def test_token_endpoint_and_auth_errors(db, user):
+    client = APIClient()
+    ok = client.post("/api/v1/auth/token/", {"username": "alice", "password": "pw-alice"}, format="json")
+    assert ok.status_code == 200 and ok.json()["token"] == Token.objects.get(user=user).key
+    wrong = client.post("/api/v1/auth/token", {"username": "alice", "password": "nope"}, format="json")
+    assert wrong.status_code == 400 and wrong.json()["code"] == "invalid"
+    assert_error(client.get("/api/v1/tasks/"), 401, "not_authenticated")
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    assert_error(client.get("/api/v1/tasks/"), 401, "authentication_failed")
+
+
+def test_session_auth_works_for_the_api(db, user):
+    client = APIClient()
+    client.force_login(user)
+    assert client.get("/api/v1/tasks/").status_code == 200
+
+
+# Status ----------------------------------------------------------------------------------------
+def test_status_read_has_every_contract_field(db, user, api):
+    task = task_submit(owner=user, kind="test_sleep")
+    for url in (f"/api/v1/tasks/{task.pk}/", f"/api/v1/tasks/{task.pk}", f"/api/v1/tasks/{task.pk}/status", f"/api/v1/tasks/{task.pk}/status/"):
+        body = api.get(url).json()
+        assert TASK_PROGRESS_FIELDS <= set(body)
+        assert body["status"] == "pending" and body["progress"] == 0 and body["attempts"] == 0 and body["stage"] == "queued"
+        assert [s["name"] for s in body["subtasks"]] == ["first", "second"]
+        assert sum(s["weight"] for s in body["subtasks"]) == 100
+        assert all(SUBTASK_FIELDS <= set(s) for s in body["subtasks"])
+
+
+@given(
+    status=st.sampled_from(ProcessingTask.Status.values),
+    progress=st.floats(0, 100),
+    sub_progress=st.lists(st.floats(0, 1), min_size=2, max_size=2),
+    eta=st.one_of(st.none(), st.floats(0, 1e6)),
+)
+@hsettings(max_examples=30, deadline=None)
+def test_every_status_read_is_complete_and_consistent(db, user, status, progress, sub_progress, eta):
+    task = task_submit(owner=user, kind="test_sleep")
+    ProcessingTask.objects.filter(pk=task.pk).update(status=status, progress=min(progress, 99.9), eta_seconds=eta)
+    for sub, value in zip(task.subtasks.order_by("position"), sub_progress):
+        SubTask.objects.filter(pk=sub.pk).update(progress=value)
+    task.refresh_from_db()
+    body = task_progress(task)
+    assert TASK_PROGRESS_FIELDS <= set(body)
+    assert 0 <= body["progress"] <= 100
+    assert (body["progress"] == 100) == (status == "completed")
+    assert (body["result_url"] is not None) == (status == "completed")
+    assert all(0 <= s["progress"] <= 100 and SUBTASK_FIELDS <= set(s) for s in body["subtasks"])
+    ProcessingTask.objects.filter(pk=task.pk).delete()
+
+
+def test_placeholder_progress_has_the_same_shape(db):
+    body = task_progress_placeholder(kind="test_sleep", video_id=None)
+    assert TASK_PROGRESS_FIELDS <= set(body)
+    assert body["task_id"] is None and body["progress"] == 0 and {s["status"] for s in body["subtasks"]} == {"pending"}
+
+
+def test_other_users_tasks_are_404(db, user, other_api):
+    task = task_submit(owner=user, kind="test_sleep")
+    for method, url in [
+        ("get", f"/api/v1/tasks/{task.pk}/"), ("get", f"/api/v1/tasks/{task.pk}/status"),
+        ("get", f"/api/v1/tasks/{task.pk}/result"), ("post", f"/api/v1/tasks/{task.pk}/cancel"),
+        ("post", f"/api/v1/tasks/{task.pk}/retry"), ("delete", f"/api/v1/tasks/{task.pk}/"),
+    ]:
+        assert_error(getattr(other_api, method)(url), 404, "not_found")
+    assert ProcessingTask.objects.get(pk=task.pk).status == "pending"
+
+
+def test_unknown_api_path_is_json_404(db, api):
+    assert_error(api.get("/api/v1/nothing-here/"), 404, "not_found")
+
+
+# Result, cancel, retry ---------------------------------------------------------------------------
+def test_result_before_and_after_completion(db, user, api):
+    task = task_submit(owner=user, kind="test_sleep")
+    body = assert_error(api.get(f"/api/v1/tasks/{task.pk}/result"), 409, "not_completed")
+    assert body["status"] == "pending"
+    ProcessingTask.objects.filter(pk=task.pk).update(status="completed", progress=100, result={"answer": 42})
+    ok = api.get(f"/api/v1/tasks/{task.pk}/result/")
+    assert ok.status_code == 200
+    assert ok.json()["result"] == {"answer": 42} and ok.json()["status"] == "completed"
+    assert api.get(f"/api/v1/tasks/{task.pk}/").json()["result_url"].endswith(f"/api/v1/tasks/{task.pk}/result/")
+
+
+@pytest.mark.parametrize("how", ["post", "delete"])
+def test_cancel_pending_then_refuse(db, user, api, how):
+    task = task_submit(owner=user, kind="test_sleep")
+    url = f"/api/v1/tasks/{task.pk}/cancel" if how == "post" else f"/api/v1/tasks/{task.pk}/"
+    response = getattr(api, how)(url)
+    assert response.status_code == 202 and response.json()["status"] == "cancelled"
+    assert response.json()["cancel_requested"] is True
+    assert_error(getattr(api, how)(url), 409, "not_cancellable")
+
+
+def test_cancel_running_task_through_the_api(task_manager, user, api):
+    task = task_submit(owner=user, kind="test_gate", args={"gate_name": "api-cancel"})
+    assert jobs_for_tests.started("api-cancel").wait(5)
+    started = time.monotonic()
+    response = api.post(f"/api/v1/tasks/{task.pk}/cancel/")
+    assert response.status_code == 202
+    assert response.json()["status"] in ("cancelled", "processing") and response.json()["cancel_requested"]
+    wait_status(task.pk, "cancelled", timeout=1.0)
+    assert time.monotonic() - started < 1.5
+
+
+def test_retry_makes_a_new_task_with_the_same_arguments(db, user, api):
+    old = finished_task(user, status="failed", error_message="boom")
+    response = api.post(f"/api/v1/tasks/{old.pk}/retry")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["task_id"] != str(old.pk) and body["kind"] == "test_gate" and body["status"] == "pending"
+    assert response["Location"] == body["status_url"] == f"/api/v1/tasks/{body['task_id']}/"
+    new = ProcessingTask.objects.get(pk=body["task_id"])
+    assert new.args == old.args and new.retry_of_id == old.pk
+    assert api.get(body["status_url"]).json()["retry_of"] == str(old.pk)
+
+
+@pytest.mark.parametrize("status", ["pending", "completed"])
+def test_retry_refused_unless_failed_or_cancelled(db, user, api, status):
+    task = task_submit(owner=user, kind="test_sleep")
+    ProcessingTask.objects.filter(pk=task.pk).update(status=status)
+    assert_error(api.post(f"/api/v1/tasks/{task.pk}/retry/"), 409, "not_retryable")
+
+
+def test_post_returns_202_before_the_job_body_runs(task_manager, user, api):
+    """The job blocks on an Event that the test only opens after the response arrived."""
+    old = finished_task(user, status="cancelled")
+    ProcessingTask.objects.filter(pk=old.pk).update(args={"gate_name": "answer-first"})
+    response = api.post(f"/api/v1/tasks/{old.pk}/retry")
+    assert response.status_code == 202
+    new_id = response.json()["task_id"]
+    assert ProcessingTask.objects.get(pk=new_id).status in ("pending", "processing")
+    assert jobs_for_tests.started("answer-first").wait(5)  # the job does run, in the background
+    jobs_for_tests.gate("answer-first").set()
+    wait_status(new_id, "completed")
+
+
+def test_limit_errors_have_retry_after(db, user, api, settings):
+    old = finished_task(user, status="failed")
+    settings.MAX_CONCURRENT_TASKS_PER_USER = 1
+    active = task_submit(owner=user, kind="test_sleep")
+    response = api.post(f"/api/v1/tasks/{old.pk}/retry")
+    assert_error(response, 429, "user_task_limit")
+    assert int(response["Retry-After"]) > 0
+    settings.MAX_CONCURRENT_TASKS_PER_USER = 5
+    settings.MAX_GLOBAL_CONCURRENT_TASKS = 1
+    response = api.post(f"/api/v1/tasks/{old.pk}/retry")
+    assert_error(response, 503, "server_busy")
+    assert int(response["Retry-After"]) > 0
+    assert active.pk
+
+
+# Lists -----------------------------------------------------------------------------------------
+def test_task_list_filters_and_paginates_newest_first(db, user, other_user, api):
+    mine = [task_submit(owner=user, kind="test_sleep") for _ in range(3)]
+    finished_task(user, status="failed")
+    task_submit(owner=other_user, kind="test_sleep")
+    body = api.get("/api/v1/tasks/").json()
+    assert body["count"] == 4 and {"next", "previous", "results"} <= set(body)
+    assert body["results"][1]["task_id"] == str(mine[-1].pk)
+    assert api.get("/api/v1/tasks/?status=pending").json()["count"] == 3
+    assert api.get("/api/v1/tasks/?status=failed&kind=test_gate").json()["count"] == 1
+    assert api.get("/api/v1/tasks/?kind=test_noop").json()["count"] == 0
+
+
+def test_users_me_tasks(db, user, api):
+    task_submit(owner=user, kind="test_sleep")
+    finished_task(user, status="failed")
+    body = api.get("/api/v1/users/me/tasks").json()
+    assert body["user_id"] == user.pk and body["total_active"] == 1 and body["total_completed"] == 1
+    assert "completed_tasks" not in body and len(body["active_tasks"]) == 1
+    body = api.get("/api/v1/users/me/tasks/?include_completed=true").json()
+    assert [t["status"] for t in body["completed_tasks"]] == ["failed"]
+
+
+# Service endpoints ------------------------------------------------------------------------------
+def test_healthz_reports_queue_figures(db, user, client):
+    task_submit(owner=user, kind="test_sleep")
+    for url in ("/healthz", "/healthz/"):
+        body = client.get(url).json()
+        assert body["status"] == "ok" and body["queue"]["pending"] == 1
+        assert {"running", "workers", "busy"} <= set(body["task_manager"])
+
+
+def test_openapi_schema_and_offline_docs(db, api):
+    schema = api.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    paths = json.loads(schema.content)["paths"]
+    assert "/api/v1/tasks/{id}/" in paths and "/api/v1/users/me/tasks/" in paths
+    assert "/api/v1/tasks/{id}" not in paths  # each route documented once
+    docs = api.get("/api/v1/docs/")
+    assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+    assert b"cdn" not in docs.content.lower()  # the sidecar serves the UI from our static files
+
+
+def test_slow_requests_are_logged_as_warnings(db, api, settings, caplog):
+    settings.SLOW_REQUEST_MS = 0
+    with caplog.at_level("INFO", logger="montage.requests"):
+        response = api.get("/api/v1/tasks/")
+    assert response.status_code == 200 and "app;dur=" in response["Server-Timing"]
+    assert any(r.levelname == "WARNING" and "path=/api/v1/tasks/" in r.getMessage() for r in caplog.records)
+
+
+def test_anonymous_throttling_answers_429_with_the_error_shape(db, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/min", "user": "100/min"})
+    cache.clear()
+    client = APIClient()
+    responses = [client.post("/api/v1/auth/token/", {"username": "x", "password": "y"}, format="json") for _ in range(3)]
+    assert [r.status_code for r in responses] == [400, 400, 429]
+    assert_error(responses[-1], 429, "throttled")
+    assert int(responses[-1]["Retry-After"]) > 0
+    cache.clear()
+
+
+# Limits over real HTTP --------------------------------------------------------------------------
+def test_20_concurrent_http_posts_by_one_user_accept_at_most_5(live_server, user, settings):
+    """20 parallel POSTs (retry of 20 failed slow tasks) against a live server: 5 accepted, 15 x 429."""
+    from videos.tests.taskmanager.test_concurrency import in_threads
+
+    settings.MAX_CONCURRENT_TASKS_PER_USER = 5
+    token = Token.objects.create(user=user).key
+    old = [finished_task(user, status="failed") for _ in range(20)]
+
+    def post(i):
+        request = urllib.request.Request(
+            f"{live_server.url}/api/v1/tasks/{old[i].pk}/retry", method="POST", headers={"Authorization": f"Token {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            assert json.loads(error.read())["code"] == "user_task_limit"
+            return error.code
+
+    codes = in_threads(20, post)
+    assert sorted(codes) == [202] * 5 + [429] * 15, codes
+    assert ProcessingTask.objects.filter(owner=user, status__in=ProcessingTask.ACTIVE).count() == 5
