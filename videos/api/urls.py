@@ -1,13 +1,13 @@
 """/api/v1/ routes. Each area's module holds its views; this file only wires them."""
 
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from videos.api import tasks
+from videos.api.auth import TokenCreateApi
 from videos.api.routing import both
 
 urlpatterns = [
-    *both("auth/token", obtain_auth_token, name="api-token"),
+    *both("auth/token", TokenCreateApi.as_view(), name="api-token"),
     *both("schema", SpectacularAPIView.as_view(), name="api-schema"),
     *both("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     *both("tasks", tasks.TaskListApi.as_view(), name="api-task-list"),
