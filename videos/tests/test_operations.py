@@ -1,0 +1,105 @@
+"""Operations: purge_tasks, admin bootstrap, where the TaskManager starts, video status consistency."""
+
+import subprocess
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from videos.apps import should_autostart
+from videos.models import ProcessingTask, Video
+from videos.services.tasks import task_submit
+from videos.services.videos import video_sync_status
+from videos.taskmanager.context import task_tmp_dir
+from videos.tests.conftest import PYTHON, ROOT, subprocess_env
+
+
+def test_purge_deletes_old_finished_tasks_and_their_files_never_active_ones(db, user, settings):
+    old, recent, active = (task_submit(owner=user, kind="test_noop") for _ in range(3))
+    long_ago = timezone.now() - timedelta(days=40)
+    ProcessingTask.objects.filter(pk=old.pk).update(status="completed", finished_at=long_ago)
+    ProcessingTask.objects.filter(pk=recent.pk).update(status="failed", finished_at=timezone.now())
+    ProcessingTask.objects.filter(pk=active.pk).update(status="processing", created_at=long_ago)
+    task_tmp_dir(old.pk).mkdir(parents=True)
+    (task_tmp_dir(old.pk) / "leftover.mp4").write_bytes(b"x")
+    out = StringIO()
+    call_command("purge_tasks", "--older-than", "30", stdout=out)
+    assert "Deleted 1" in out.getvalue()
+    assert set(ProcessingTask.objects.values_list("pk", flat=True)) == {recent.pk, active.pk}
+    assert not task_tmp_dir(old.pk).exists()
+    settings.TASK_RETENTION_DAYS = 0
+    call_command("purge_tasks", "--older-than", "0", stdout=StringIO())
+    assert set(ProcessingTask.objects.values_list("pk", flat=True)) == {active.pk}
+
+
+def test_ensure_admin_prints_the_password_once(db):
+    from django.contrib.auth import authenticate
+
+    first, second = StringIO(), StringIO()
+    call_command("ensure_admin", stdout=first)
+    call_command("ensure_admin", stdout=second)
+    password = first.getvalue().split("password '")[1].split("'")[0]
+    assert authenticate(username="admin", password=password).is_superuser
+    assert password not in second.getvalue() and "exists" in second.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["manage.py", "runserver"], {"RUN_MAIN": "true"}, True),  # the autoreloader's child
+        (["manage.py", "runserver"], {}, False),  # the file watcher parent
+        (["manage.py", "runserver", "--noreload"], {}, True),
+        (["manage.py", "migrate"], {}, False),
+        (["manage.py", "shell"], {}, False),
+        (["pytest"], {}, False),
+    ],
+)
+def test_task_manager_starts_only_in_the_serving_process(monkeypatch, argv, env, expected):
+    monkeypatch.delenv("RUN_MAIN", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert should_autostart(argv) is expected
+
+
+@pytest.mark.parametrize("command", [["migrate", "--noinput"], ["check"], ["shell", "-c", "print('hi')"]])
+def test_management_commands_start_no_task_manager(transactional_db, command):
+    out = subprocess.run([PYTHON, "manage.py", *command], cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "taskmanager.started" not in out.stdout + out.stderr
+
+
+def test_runserver_does_start_it(transactional_db, tmp_path):
+    from videos.tests.taskmanager.test_processes import free_port, runserver
+
+    server = runserver(free_port(), tmp_path / "server.log")  # waits until /healthz says running
+    server.stop()
+    assert "taskmanager.started" in (tmp_path / "server.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ([], "uploaded"),
+        (["pending"], "processing"),
+        (["processing"], "processing"),
+        (["completed"], "ready"),
+        (["failed"], "error"),
+        (["completed", "failed"], "error"),
+        (["failed", "completed"], "ready"),
+        (["cancelled"], "uploaded"),
+        (["completed", "cancelled"], "ready"),
+    ],
+)
+def test_video_status_follows_its_tasks(db, user, statuses, expected):
+    video = Video.objects.create(owner=user, file="videos/x.mp4", status="processing")
+    task = None
+    for i, status in enumerate(statuses):
+        task = ProcessingTask.objects.create(
+            owner=user, video=video, kind="transcription", status=status,
+            finished_at=timezone.now() + timedelta(seconds=i) if status in ProcessingTask.FINISHED else None,
+        )
+    video_sync_status(task or ProcessingTask(owner=user, video=video, kind="transcription"))
+    video.refresh_from_db()
+    assert video.status == expected
