@@ -71,9 +71,17 @@ class JobContext:
         self.cancel = cancel
         self.cancel_event = cancel.event
         self._subtasks = {sub.name: sub for sub in task.subtasks.all()}
+        missing = [name for name in spec.steps if name not in self._subtasks]
+        if missing:  # a task queued before a deploy that added steps, or inserted by hand
+            SubTask.objects.bulk_create(
+                SubTask(task_id=task.pk, name=name, position=list(spec.steps).index(name), weight=spec.steps[name])
+                for name in missing
+            )
+            self._subtasks = {sub.name: sub for sub in SubTask.objects.filter(task_id=task.pk)}
         done = {name: 1.0 for name, sub in self._subtasks.items() if sub.status == SubTask.Status.COMPLETED}
         self.tracker = ProgressTracker(spec.steps, floor=task.progress, done=done)
         self._current: str | None = None
+        self._stage = task.stage if task.stage in spec.steps else next(iter(spec.steps))
         self._job_thread = threading.current_thread()
         self._throttle = Throttle(self._save_progress, settings.TASK_PROGRESS_INTERVAL)
         self.tmp_dir = task_tmp_dir(self.task_id)
@@ -98,21 +106,21 @@ class JobContext:
         if name not in self._subtasks:
             raise KeyError(f"job {self.kind!r} declares no step {name!r}")
         self.checkpoint()
-        self._current = name
-        now = timezone.now()
-        SubTask.objects.filter(pk=self._subtasks[name].pk).update(status=SubTask.Status.PROCESSING, started_at=now)
+        self._current = self._stage = name
         self._subtasks[name].status = SubTask.Status.PROCESSING
-        self._throttle.flush()
+        self._throttle.flush(lambda: self._save_progress(step_fields={"status": SubTask.Status.PROCESSING, "started_at": timezone.now()}))
         try:
             yield self
         except BaseException as exc:
             status = SubTask.Status.CANCELLED if isinstance(exc, TaskCancelled) else SubTask.Status.FAILED
-            self._finish_subtask(name, status, result=None)
+            SubTask.objects.filter(pk=self._subtasks[name].pk).update(status=status, finished_at=timezone.now())
+            self._subtasks[name].status = status
             raise
         self.tracker.complete(name)
-        self._finish_subtask(name, SubTask.Status.COMPLETED, result=self._subtasks[name].result)
+        self._subtasks[name].status = SubTask.Status.COMPLETED
+        done = {"status": SubTask.Status.COMPLETED, "finished_at": timezone.now(), "result": self._subtasks[name].result}
+        self._throttle.flush(lambda: self._save_progress(step_fields=done))
         self._current = None
-        self._throttle.flush()
 
     def run_step(self, name: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `func` as step `name` and keep its JSON result; a resumed attempt gets the kept result."""
@@ -134,15 +142,8 @@ class JobContext:
     def close(self) -> None:
         self._throttle.close()
 
-    def _finish_subtask(self, name: str, status: str, *, result: Any) -> None:
-        sub = self._subtasks[name]
-        fields: dict[str, Any] = {"status": status, "finished_at": timezone.now()}
-        if status == SubTask.Status.COMPLETED:
-            fields.update(progress=1.0, result=result)
-        SubTask.objects.filter(pk=sub.pk).update(**fields)
-        sub.status = status
-
-    def _save_progress(self) -> None:
+    def _save_progress(self, step_fields: dict[str, Any] | None = None) -> None:
+        """One short transaction: the task's progress/ETA/stage and the current step's row."""
         try:
             current = self._current
             with transaction.atomic():
@@ -151,12 +152,12 @@ class JobContext:
                 ).update(
                     progress=self.tracker.total,
                     eta_seconds=self.tracker.eta_seconds(),
-                    stage=current or self.kind,
+                    stage=self._stage,
                     updated_at=timezone.now(),
                 )
                 if owned and current is not None:
                     SubTask.objects.filter(pk=self._subtasks[current].pk).update(
-                        progress=self.tracker.fraction(current)
+                        progress=self.tracker.fraction(current), **(step_fields or {})
                     )
             if not owned:
                 # Cancelled by force, failed by a timeout or recovered by another worker: stop working.

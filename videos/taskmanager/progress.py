@@ -132,12 +132,12 @@ class Throttle:
             self._last = self._clock()
         self._save()
 
-    def flush(self) -> None:
-        """Save now and drop any pending timer."""
+    def flush(self, save: Callable[[], None] | None = None) -> None:
+        """Save now (with `save` instead of the usual function if given) and drop any pending timer."""
         with self._lock:
             self._cancel_timer()
             self._last = self._clock()
-        self._save()
+        (save or self._save)()
 
     def close(self) -> None:
         with self._lock:

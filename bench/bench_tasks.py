@@ -1,0 +1,262 @@
+"""Task system benchmark, side by side in one run.
+
+1. API: POST that creates a task (retry -> task_submit with the limits) and GET TaskProgress, against
+   bare DRF views doing one insert / one select on the same database, served by the same gunicorn,
+   16 concurrent keep-alive loopback clients. Throughput and p50/p99 latency, median of --runs.
+2. Drain: 2,000 no-op tasks submitted while an in-process TaskManager runs: tasks/s and enqueue
+   latency (started_at - created_at), against a bare loop doing the same three row writes per task.
+
+    .venv/bin/python bench/bench_tasks.py [--runs 3] [--requests 100] [--tasks 2000] [--database-url URL]
+
+Figures go to docs/BENCHMARKS.md (section "Task system").
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CLIENTS = 16
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=100, help="requests per client per phase")
+    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    return parser.parse_args()
+
+
+def configure(database_url: str, workdir: Path) -> dict[str, str]:
+    env = {
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
+        "MEDIA_ROOT": str(workdir / "media"),
+        "TASK_EXTRA_JOB_MODULES": "videos.tests.jobs_for_tests",
+        "MAX_CONCURRENT_TASKS_PER_USER": "1000000",
+        "MAX_GLOBAL_CONCURRENT_TASKS": "1000000",
+        "THROTTLE_USER": "100000000/min",
+        "THROTTLE_ANON": "100000000/min",
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "SECRET_KEY": "bench-only",
+        "TASK_POLL_SECONDS": "0.5",
+    }
+    os.environ.update(env)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load(port: int, requests: list[list[tuple[str, str, str]]]) -> dict[str, float]:
+    """Each client thread sends its (method, path, token) list over one keep-alive connection."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    errors: list[str] = []
+    barrier = threading.Barrier(len(requests) + 1)
+
+    def client(batch: list[tuple[str, str, str]]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine = []
+        barrier.wait()
+        for method, path, token in batch:
+            started = time.perf_counter()
+            conn.request(method, path, headers={"Authorization": f"Token {token}", "Content-Length": "0"})
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status >= 400:
+                errors.append(f"{method} {path} -> {response.status}")
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(batch,)) for batch in requests]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"{len(errors)} errors, e.g. {errors[:3]}")
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
+
+
+def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, float]]:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from videos.models import ProcessingTask
+
+    users = [get_user_model().objects.create_user(f"bench{i}") for i in range(CLIENTS)]
+    tokens = [Token.objects.create(user=u).key for u in users]
+    sources = [ProcessingTask.objects.create(owner=u, kind="test_noop", status="failed") for u in users]
+    port = free_port()
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    server = subprocess.Popen(
+        [gunicorn, "-c", "gunicorn.conf.py", "--workers", "2", "--threads", "8", "--bind", f"127.0.0.1:{port}", "backend.wsgi"],
+        cwd=ROOT, env={**os.environ, **env}, stdout=(workdir / "gunicorn.log").open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
+                break
+            except OSError:
+                time.sleep(0.2)
+        n = args.requests
+        phases: dict[str, list[dict[str, float]]] = {k: [] for k in ("create", "bare_insert", "status", "bare_select")}
+        for run in range(args.runs):
+            order = ["create", "bare_insert"] if run % 2 == 0 else ["bare_insert", "create"]
+            for phase in order:
+                if phase == "create":
+                    batches = [[("POST", f"/api/v1/tasks/{sources[c].pk}/retry", tokens[c])] * n for c in range(CLIENTS)]
+                else:
+                    batches = [[("POST", "/bench/insert", tokens[c])] * n for c in range(CLIENTS)]
+                phases[phase].append(load(port, batches))
+            targets = [list(ProcessingTask.objects.filter(owner=u, retry_of__isnull=False).values_list("pk", flat=True)[:n]) for u in users]
+            order = ["status", "bare_select"] if run % 2 == 0 else ["bare_select", "status"]
+            for phase in order:
+                path = "/api/v1/tasks/{}/" if phase == "status" else "/bench/select/{}"
+                batches = [[("GET", path.format(pk), tokens[c]) for pk in targets[c]] for c in range(CLIENTS)]
+                phases[phase].append(load(port, batches))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(20)
+    return {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for name, runs in phases.items()}
+
+
+def drain_benchmark(args: argparse.Namespace) -> dict[str, float]:
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+    from django.utils import timezone
+
+    from videos.models import ProcessingTask
+    from videos.services.tasks import task_submit
+    from videos.taskmanager.manager import get_task_manager, reset_task_manager
+
+    owner = get_user_model().objects.create_user("drain")
+    results = []
+    for _ in range(args.runs):
+        ProcessingTask.objects.filter(owner=owner).delete()
+        reset_task_manager()
+        manager = get_task_manager()  # the singleton: task_submit wakes it on commit
+        manager.workers = 2
+        manager.start()
+        started = time.perf_counter()
+        ids = [task_submit(owner=owner, kind="test_noop").pk for _ in range(args.tasks)]
+        submitted = time.perf_counter()
+        while ProcessingTask.objects.filter(pk__in=ids[-1:], status="completed").count() < 1 or ProcessingTask.objects.filter(owner=owner, status__in=["pending", "processing"]).exists():
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        manager.stop()
+        rows = ProcessingTask.objects.filter(owner=owner).values_list("created_at", "started_at")
+        waits = sorted((s - c).total_seconds() for c, s in rows)
+        results.append({
+            "tasks_per_s": args.tasks / elapsed,
+            "submit_per_s": args.tasks / (submitted - started),
+            "enqueue_p50_ms": waits[len(waits) // 2] * 1000,
+            "enqueue_p99_ms": waits[int(len(waits) * 0.99)] * 1000,
+        })
+        # Reference: the same three row writes per task (insert, claim, finish) in a bare loop.
+        ProcessingTask.objects.filter(owner=owner).delete()
+        started = time.perf_counter()
+        for _ in range(args.tasks):
+            task = ProcessingTask.objects.create(owner=owner, kind="test_noop")
+            ProcessingTask.objects.filter(pk=task.pk, status="pending").update(status="processing", started_at=timezone.now())
+            ProcessingTask.objects.filter(pk=task.pk, status="processing").update(status="completed", progress=100, finished_at=timezone.now())
+        results[-1]["bare_rows_per_s"] = args.tasks / (time.perf_counter() - started)
+        connections.close_all()
+    return {k: statistics.median(r[k] for r in results) for k in results[0]}
+
+
+def report(api: dict[str, dict[str, float]], drain: dict[str, float], args: argparse.Namespace, vendor: str) -> str:
+    def row(name: str, ours: str, bare: str) -> str:
+        o, b = api[ours], api[bare]
+        return (f"| {name} | {o['rps']:.0f} | {b['rps']:.0f} | {o['rps'] / b['rps']:.2f} | "
+                f"{o['p50_ms']:.1f} / {o['p99_ms']:.1f} | {b['p50_ms']:.1f} / {b['p99_ms']:.1f} |")
+
+    return "\n".join([
+        f"Database: {vendor}; {CLIENTS} concurrent loopback clients, {args.requests} requests each per phase; "
+        f"gunicorn 2 workers x 8 threads with the TaskManager running; median of {args.runs} runs.",
+        "",
+        "| operation | ours req/s | bare DRF req/s | ratio | ours p50 / p99 ms | bare p50 / p99 ms |",
+        "|---|---|---|---|---|---|",
+        row("create a task (POST .../retry: limits + task + subtasks) vs one insert", "create", "bare_insert"),
+        row("read TaskProgress (GET /api/v1/tasks/<id>/) vs one select", "status", "bare_select"),
+        "",
+        f"Drain of {args.tasks} no-op tasks (2 worker threads, submitted from one thread while they run):",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| tasks/s, first submit to last finish | {drain['tasks_per_s']:.0f} |",
+        f"| submits/s (task_submit alone) | {drain['submit_per_s']:.0f} |",
+        f"| enqueue latency p50 / p99 (created -> started) | {drain['enqueue_p50_ms']:.0f} ms / {drain['enqueue_p99_ms']:.0f} ms |",
+        f"| reference: bare insert+claim+finish rows/s, one thread | {drain['bare_rows_per_s']:.0f} |",
+        f"| ratio tasks/s to bare rows/s | {drain['tasks_per_s'] / drain['bare_rows_per_s']:.2f} |",
+    ])
+
+
+def write_section(name: str, body: str, command: str) -> None:
+    """Replace (or add) the named section of docs/BENCHMARKS.md."""
+    path = ROOT / "docs" / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\nMeasured on the project's 2-core machine; reproduce with the command under each section.\n"
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    section = f"{start}\n## {name}\n\n`{command}` ({time.strftime('%Y-%m-%d')})\n\n{body}\n{end}"
+    if start in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+def main() -> None:
+    args = parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        env = configure(args.database_url, workdir)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env={**os.environ, **env}, check=True)
+        import django
+
+        django.setup()
+        from django.db import connection
+
+        api = api_benchmark(env, args, workdir)
+        drain = drain_benchmark(args)
+        body = report(api, drain, args, connection.vendor)
+    print(body)
+    if not args.no_write:
+        command = "make bench" if not args.database_url else f".venv/bin/python bench/bench_tasks.py --database-url {args.database_url}"
+        write_section(f"Task system ({connection.vendor})", body, command if args.database_url else ".venv/bin/python bench/bench_tasks.py")
+
+
+if __name__ == "__main__":
+    main()
