@@ -1,4 +1,5 @@
 """WSGI entry point (gunicorn backend.wsgi). The TaskManager starts in gunicorn.conf.py, after the fork."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import signal
 import socket
@@ -120,8 +119,22 @@ def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) 
     port = free_port()
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     server = subprocess.Popen(
-        [gunicorn, "-c", "gunicorn.conf.py", "--workers", "2", "--threads", "8", "--bind", f"127.0.0.1:{port}", "backend.wsgi"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=(workdir / "gunicorn.log").open("wb"), stderr=subprocess.STDOUT,
+        [
+            gunicorn,
+            "-c",
+            "gunicorn.conf.py",
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "backend.wsgi",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=(workdir / "gunicorn.log").open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -138,11 +151,16 @@ def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) 
             order = ["create", "bare_insert"] if run % 2 == 0 else ["bare_insert", "create"]
             for phase in order:
                 if phase == "create":
-                    batches = [[("POST", f"/api/v1/tasks/{sources[c].pk}/retry", tokens[c])] * n for c in range(CLIENTS)]
+                    batches = [
+                        [("POST", f"/api/v1/tasks/{sources[c].pk}/retry", tokens[c])] * n for c in range(CLIENTS)
+                    ]
                 else:
                     batches = [[("POST", "/bench/insert", tokens[c])] * n for c in range(CLIENTS)]
                 phases[phase].append(load(port, batches))
-            targets = [list(ProcessingTask.objects.filter(owner=u, retry_of__isnull=False).values_list("pk", flat=True)[:n]) for u in users]
+            targets = [
+                list(ProcessingTask.objects.filter(owner=u, retry_of__isnull=False).values_list("pk", flat=True)[:n])
+                for u in users
+            ]
             order = ["status", "bare_select"] if run % 2 == 0 else ["bare_select", "status"]
             for phase in order:
                 path = "/api/v1/tasks/{}/" if phase == "status" else "/bench/select/{}"
@@ -174,25 +192,34 @@ def drain_benchmark(args: argparse.Namespace) -> dict[str, float]:
         started = time.perf_counter()
         ids = [task_submit(owner=owner, kind="test_noop").pk for _ in range(args.tasks)]
         submitted = time.perf_counter()
-        while ProcessingTask.objects.filter(pk__in=ids[-1:], status="completed").count() < 1 or ProcessingTask.objects.filter(owner=owner, status__in=["pending", "processing"]).exists():
+        while (
+            ProcessingTask.objects.filter(pk__in=ids[-1:], status="completed").count() < 1
+            or ProcessingTask.objects.filter(owner=owner, status__in=["pending", "processing"]).exists()
+        ):
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         manager.stop()
         rows = ProcessingTask.objects.filter(owner=owner).values_list("created_at", "started_at")
         waits = sorted((s - c).total_seconds() for c, s in rows)
-        results.append({
-            "tasks_per_s": args.tasks / elapsed,
-            "submit_per_s": args.tasks / (submitted - started),
-            "enqueue_p50_ms": waits[len(waits) // 2] * 1000,
-            "enqueue_p99_ms": waits[int(len(waits) * 0.99)] * 1000,
-        })
+        results.append(
+            {
+                "tasks_per_s": args.tasks / elapsed,
+                "submit_per_s": args.tasks / (submitted - started),
+                "enqueue_p50_ms": waits[len(waits) // 2] * 1000,
+                "enqueue_p99_ms": waits[int(len(waits) * 0.99)] * 1000,
+            }
+        )
         # Reference: the same three row writes per task (insert, claim, finish) in a bare loop.
         ProcessingTask.objects.filter(owner=owner).delete()
         started = time.perf_counter()
         for _ in range(args.tasks):
             task = ProcessingTask.objects.create(owner=owner, kind="test_noop")
-            ProcessingTask.objects.filter(pk=task.pk, status="pending").update(status="processing", started_at=timezone.now())
-            ProcessingTask.objects.filter(pk=task.pk, status="processing").update(status="completed", progress=100, finished_at=timezone.now())
+            ProcessingTask.objects.filter(pk=task.pk, status="pending").update(
+                status="processing", started_at=timezone.now()
+            )
+            ProcessingTask.objects.filter(pk=task.pk, status="processing").update(
+                status="completed", progress=100, finished_at=timezone.now()
+            )
         results[-1]["bare_rows_per_s"] = args.tasks / (time.perf_counter() - started)
         connections.close_all()
     return {k: statistics.median(r[k] for r in results) for k in results[0]}
@@ -201,38 +228,47 @@ def drain_benchmark(args: argparse.Namespace) -> dict[str, float]:
 def report(api: dict[str, dict[str, float]], drain: dict[str, float], args: argparse.Namespace, vendor: str) -> str:
     def row(name: str, ours: str, bare: str) -> str:
         o, b = api[ours], api[bare]
-        return (f"| {name} | {o['rps']:.0f} | {b['rps']:.0f} | {o['rps'] / b['rps']:.2f} | "
-                f"{o['p50_ms']:.1f} / {o['p99_ms']:.1f} | {b['p50_ms']:.1f} / {b['p99_ms']:.1f} |")
+        return (
+            f"| {name} | {o['rps']:.0f} | {b['rps']:.0f} | {o['rps'] / b['rps']:.2f} | "
+            f"{o['p50_ms']:.1f} / {o['p99_ms']:.1f} | {b['p50_ms']:.1f} / {b['p99_ms']:.1f} |"
+        )
 
-    return "\n".join([
-        f"Database: {vendor}; {CLIENTS} concurrent loopback clients, {args.requests} requests each per phase; "
-        f"gunicorn 2 workers x 8 threads with the TaskManager running; median of {args.runs} runs.",
-        "",
-        "| operation | ours req/s | bare DRF req/s | ratio | ours p50 / p99 ms | bare p50 / p99 ms |",
-        "|---|---|---|---|---|---|",
-        row("create a task (POST .../retry: limits + task + subtasks) vs one insert", "create", "bare_insert"),
-        row("read TaskProgress (GET /api/v1/tasks/<id>/) vs one select", "status", "bare_select"),
-        "",
-        f"Drain of {args.tasks} no-op tasks (2 worker threads, submitted from one thread while they run):",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| tasks/s, first submit to last finish | {drain['tasks_per_s']:.0f} |",
-        f"| submits/s (task_submit alone) | {drain['submit_per_s']:.0f} |",
-        f"| enqueue latency p50 / p99 (created -> started) | {drain['enqueue_p50_ms']:.0f} ms / {drain['enqueue_p99_ms']:.0f} ms |",
-        f"| reference: bare insert+claim+finish rows/s, one thread | {drain['bare_rows_per_s']:.0f} |",
-        f"| ratio tasks/s to bare rows/s | {drain['tasks_per_s'] / drain['bare_rows_per_s']:.2f} |",
-    ])
+    return "\n".join(
+        [
+            f"Database: {vendor}; {CLIENTS} concurrent loopback clients, {args.requests} requests each per phase; "
+            f"gunicorn 2 workers x 8 threads with the TaskManager running; median of {args.runs} runs.",
+            "",
+            "| operation | ours req/s | bare DRF req/s | ratio | ours p50 / p99 ms | bare p50 / p99 ms |",
+            "|---|---|---|---|---|---|",
+            row("create a task (POST .../retry: limits + task + subtasks) vs one insert", "create", "bare_insert"),
+            row("read TaskProgress (GET /api/v1/tasks/<id>/) vs one select", "status", "bare_select"),
+            "",
+            f"Drain of {args.tasks} no-op tasks (2 worker threads, submitted from one thread while they run):",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| tasks/s, first submit to last finish | {drain['tasks_per_s']:.0f} |",
+            f"| submits/s (task_submit alone) | {drain['submit_per_s']:.0f} |",
+            f"| enqueue latency p50 / p99 (created -> started) | {drain['enqueue_p50_ms']:.0f} ms"
+            f" / {drain['enqueue_p99_ms']:.0f} ms |",
+            f"| reference: bare insert+claim+finish rows/s, one thread | {drain['bare_rows_per_s']:.0f} |",
+            f"| ratio tasks/s to bare rows/s | {drain['tasks_per_s'] / drain['bare_rows_per_s']:.2f} |",
+        ]
+    )
 
 
 def write_section(name: str, body: str, command: str) -> None:
     """Replace (or add) the named section of docs/BENCHMARKS.md."""
     path = ROOT / "docs" / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nMeasured on the project's 2-core machine; reproduce with the command under each section.\n"
+    text = (
+        path.read_text()
+        if path.exists()
+        else "# Benchmarks\n\nMeasured on the project's 2-core machine; each section names its command.\n"
+    )
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     section = f"{start}\n## {name}\n\n`{command}` ({time.strftime('%Y-%m-%d')})\n\n{body}\n{end}"
     if start in text:
-        text = text[: text.index(start)] + section + text[text.index(end) + len(end):]
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     path.write_text(text)
@@ -243,7 +279,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         env = configure(args.database_url, workdir)
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env={**os.environ, **env}, check=True)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            check=True,
+        )
         import django
 
         django.setup()
@@ -254,8 +295,16 @@ def main() -> None:
         body = report(api, drain, args, connection.vendor)
     print(body)
     if not args.no_write:
-        command = "make bench" if not args.database_url else f".venv/bin/python bench/bench_tasks.py --database-url {args.database_url}"
-        write_section(f"Task system ({connection.vendor})", body, command if args.database_url else ".venv/bin/python bench/bench_tasks.py")
+        command = (
+            "make bench"
+            if not args.database_url
+            else f".venv/bin/python bench/bench_tasks.py --database-url {args.database_url}"
+        )
+        write_section(
+            f"Task system ({connection.vendor})",
+            body,
+            command if args.database_url else ".venv/bin/python bench/bench_tasks.py",
+        )
 
 
 if __name__ == "__main__":

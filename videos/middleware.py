@@ -20,6 +20,13 @@ class RequestTimingMiddleware:
         if request.path.startswith("/api/"):
             elapsed_ms = (time.perf_counter() - started) * 1000
             level = logging.WARNING if elapsed_ms > settings.SLOW_REQUEST_MS else logging.INFO
-            log.log(level, "request method=%s path=%s status=%s duration_ms=%.1f", request.method, request.path, response.status_code, elapsed_ms)
+            log.log(
+                level,
+                "request method=%s path=%s status=%s duration_ms=%.1f",
+                request.method,
+                request.path,
+                response.status_code,
+                elapsed_ms,
+            )
             response["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
         return response

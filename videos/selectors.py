@@ -10,7 +10,9 @@ from django.db.models import Count, Prefetch, QuerySet
 from videos.models import ProcessingTask, SubTask, Video
 
 
-def task_list(*, owner: AbstractBaseUser, status: str | None = None, kind: str | None = None) -> QuerySet[ProcessingTask]:
+def task_list(
+    *, owner: AbstractBaseUser, status: str | None = None, kind: str | None = None
+) -> QuerySet[ProcessingTask]:
     """A user's tasks, newest first, with subtasks prefetched for TaskProgress."""
     qs = ProcessingTask.objects.filter(owner=owner).prefetch_related(
         Prefetch("subtasks", queryset=SubTask.objects.order_by("position"))
@@ -48,10 +50,18 @@ def video_active_task(*, video: Video) -> ProcessingTask | None:
     qs = ProcessingTask.objects.filter(video=video).prefetch_related(
         Prefetch("subtasks", queryset=SubTask.objects.order_by("position"))
     )
-    return qs.filter(status__in=ProcessingTask.ACTIVE).order_by("-created_at").first() or qs.order_by("-created_at").first()
+    return (
+        qs.filter(status__in=ProcessingTask.ACTIVE).order_by("-created_at").first()
+        or qs.order_by("-created_at").first()
+    )
 
 
 def queue_figures() -> dict[str, int]:
-    rows = ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE).values("status").annotate(n=Count("pk")).order_by()
+    rows = (
+        ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE)
+        .values("status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     counts = {row["status"]: row["n"] for row in rows}
     return {"pending": counts.get("pending", 0), "processing": counts.get("processing", 0)}

@@ -42,7 +42,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, PermissionDenied):
         code = "permission_denied"
     if isinstance(exc, exceptions.ValidationError):
-        response.data = {"detail": _first_message(exc.detail), "code": "invalid", "errors": _as_field_errors(exc.detail)}
+        response.data = {
+            "detail": _first_message(exc.detail),
+            "code": "invalid",
+            "errors": _as_field_errors(exc.detail),
+        }
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
         response.data = {"detail": str(detail), "code": code or getattr(detail, "code", None) or "error"}

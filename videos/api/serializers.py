@@ -35,9 +35,23 @@ class TaskProgressSerializer(serializers.ModelSerializer):
     class Meta:
         model = ProcessingTask
         fields = [
-            "task_id", "kind", "status", "stage", "progress", "eta_seconds", "subtasks", "video_id", "attempts",
-            "error_message", "cancel_requested", "created_at", "started_at", "updated_at", "finished_at",
-            "result_url", "retry_of",
+            "task_id",
+            "kind",
+            "status",
+            "stage",
+            "progress",
+            "eta_seconds",
+            "subtasks",
+            "video_id",
+            "attempts",
+            "error_message",
+            "cancel_requested",
+            "created_at",
+            "started_at",
+            "updated_at",
+            "finished_at",
+            "result_url",
+            "retry_of",
         ]
 
     def get_progress(self, task: ProcessingTask) -> float:
@@ -58,15 +72,33 @@ def task_progress_placeholder(*, kind: str, video_id: Any) -> dict[str, Any]:
     """TaskProgress for work never started on a video: pending, 0, every step pending (not a 404)."""
     spec = get_job(kind)
     return {
-        "task_id": None, "kind": kind, "status": "pending", "stage": spec.pending_stage, "progress": 0.0,
+        "task_id": None,
+        "kind": kind,
+        "status": "pending",
+        "stage": spec.pending_stage,
+        "progress": 0.0,
         "eta_seconds": None,
         "subtasks": [
-            {"name": name, "weight": weight, "status": "pending", "progress": 0.0, "started_at": None, "finished_at": None}
+            {
+                "name": name,
+                "weight": weight,
+                "status": "pending",
+                "progress": 0.0,
+                "started_at": None,
+                "finished_at": None,
+            }
             for name, weight in spec.steps.items()
         ],
-        "video_id": str(video_id) if video_id else None, "attempts": 0, "error_message": None,
-        "cancel_requested": False, "created_at": None, "started_at": None, "updated_at": None,
-        "finished_at": None, "result_url": None, "retry_of": None,
+        "video_id": str(video_id) if video_id else None,
+        "attempts": 0,
+        "error_message": None,
+        "cancel_requested": False,
+        "created_at": None,
+        "started_at": None,
+        "updated_at": None,
+        "finished_at": None,
+        "result_url": None,
+        "retry_of": None,
     }
 
 
@@ -85,9 +117,13 @@ def accepted(task: ProcessingTask, message: str | None = None) -> Response:
     status_url = reverse("api-task-detail", kwargs={"pk": task.pk})
     body = AsyncTaskResponseSerializer(
         {
-            "task_id": task.pk, "kind": task.kind, "status": task.status, "video_id": task.video_id,
+            "task_id": task.pk,
+            "kind": task.kind,
+            "status": task.status,
+            "video_id": task.video_id,
             "message": message or f"{task.kind} task queued; poll status_url for progress.",
-            "status_url": status_url, "created_at": task.created_at,
+            "status_url": status_url,
+            "created_at": task.created_at,
         }
     ).data
     return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": status_url})

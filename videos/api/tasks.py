@@ -30,7 +30,9 @@ class TaskListApi(APIView):
         """Your tasks, newest first, paginated."""
         from rest_framework.settings import api_settings
 
-        qs = selectors.task_list(owner=request.user, status=request.query_params.get("status"), kind=request.query_params.get("kind"))
+        qs = selectors.task_list(
+            owner=request.user, status=request.query_params.get("status"), kind=request.query_params.get("kind")
+        )
         paginator = api_settings.DEFAULT_PAGINATION_CLASS()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(TaskProgressSerializer(page, many=True).data)
@@ -46,7 +48,9 @@ class TaskDetailApi(APIView):
     def delete(self, request: Request, pk: str) -> Response:
         """Cancel the task (same as POST .../cancel)."""
         task = task_cancel(task=selectors.task_get(owner=request.user, task_id=pk))
-        return Response(task_progress(selectors.task_get(owner=request.user, task_id=task.pk)), status=status.HTTP_202_ACCEPTED)
+        return Response(
+            task_progress(selectors.task_get(owner=request.user, task_id=task.pk)), status=status.HTTP_202_ACCEPTED
+        )
 
 
 class TaskStatusApi(APIView):
@@ -61,7 +65,9 @@ class TaskCancelApi(APIView):
     def post(self, request: Request, pk: str) -> Response:
         """Cancel a pending or processing task; answers within about a second."""
         task = task_cancel(task=selectors.task_get(owner=request.user, task_id=pk))
-        return Response(task_progress(selectors.task_get(owner=request.user, task_id=task.pk)), status=status.HTTP_202_ACCEPTED)
+        return Response(
+            task_progress(selectors.task_get(owner=request.user, task_id=task.pk)), status=status.HTTP_202_ACCEPTED
+        )
 
 
 class TaskRetryApi(APIView):
@@ -74,13 +80,18 @@ class TaskRetryApi(APIView):
 
 class TaskResultApi(APIView):
     @extend_schema(
-        responses=inline_serializer("TaskResult", {"task_id": serializers.UUIDField(), "status": serializers.CharField(), "result": serializers.JSONField()})
+        responses=inline_serializer(
+            "TaskResult",
+            {"task_id": serializers.UUIDField(), "status": serializers.CharField(), "result": serializers.JSONField()},
+        )
     )
     def get(self, request: Request, pk: str) -> Response:
         """The result of a completed task (409 not_completed before that)."""
         task = selectors.task_get(owner=request.user, task_id=pk)
         if task.status != ProcessingTask.Status.COMPLETED:
-            raise NotCompletedError(f"The task is {task.status}; its result exists once it has completed.", status=task.status)
+            raise NotCompletedError(
+                f"The task is {task.status}; its result exists once it has completed.", status=task.status
+            )
         return Response({"task_id": str(task.pk), "kind": task.kind, "status": task.status, "result": task.result})
 
 

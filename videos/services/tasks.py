@@ -68,7 +68,8 @@ def task_submit(
                 owner=owner, kind=kind, args=args or {}, video=video, retry_of=retry_of, stage=spec.pending_stage
             )
             SubTask.objects.bulk_create(
-                SubTask(task=task, name=name, position=i, weight=weight) for i, (name, weight) in enumerate(spec.steps.items())
+                SubTask(task=task, name=name, position=i, weight=weight)
+                for i, (name, weight) in enumerate(spec.steps.items())
             )
             store.run_status_hook(task)
             transaction.on_commit(lambda: get_backend().enqueue(task.pk))
@@ -112,7 +113,10 @@ def task_cancel(*, task: ProcessingTask, wait: float = CANCEL_WAIT_SECONDS) -> P
         running.done.wait(wait)
     else:  # running in another process: its watcher sees the flag within a fraction of a second
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.PROCESSING).exists():
+        while (
+            time.monotonic() < deadline
+            and ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.PROCESSING).exists()
+        ):
             time.sleep(0.05)
     task.refresh_from_db()
     return task

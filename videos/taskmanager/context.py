@@ -108,7 +108,9 @@ class JobContext:
         self.checkpoint()
         self._current = self._stage = name
         self._subtasks[name].status = SubTask.Status.PROCESSING
-        self._throttle.flush(lambda: self._save_progress(step_fields={"status": SubTask.Status.PROCESSING, "started_at": timezone.now()}))
+        self._throttle.flush(
+            lambda: self._save_progress(step_fields={"status": SubTask.Status.PROCESSING, "started_at": timezone.now()})
+        )
         try:
             yield self
         except BaseException as exc:
@@ -118,7 +120,11 @@ class JobContext:
             raise
         self.tracker.complete(name)
         self._subtasks[name].status = SubTask.Status.COMPLETED
-        done = {"status": SubTask.Status.COMPLETED, "finished_at": timezone.now(), "result": self._subtasks[name].result}
+        done = {
+            "status": SubTask.Status.COMPLETED,
+            "finished_at": timezone.now(),
+            "result": self._subtasks[name].result,
+        }
         self._throttle.flush(lambda: self._save_progress(step_fields=done))
         self._current = None
 

@@ -56,13 +56,21 @@ class TaskManager:
             self.recovered_at_start = store.recover_orphans(self.worker_id, startup=True)
         finally:
             close_old_connections()
-        threads = [threading.Thread(target=self._worker_loop, name=f"montage-worker-{i}", daemon=True) for i in range(self.workers)]
+        threads = [
+            threading.Thread(target=self._worker_loop, name=f"montage-worker-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
         threads.append(threading.Thread(target=self._maintenance_loop, name="montage-maintenance", daemon=True))
         with self._lock:
             self._threads = threads
         for thread in threads:
             thread.start()
-        log.info("taskmanager.started worker_id=%s workers=%s recovered=%s", self.worker_id, self.workers, len(self.recovered_at_start))
+        log.info(
+            "taskmanager.started worker_id=%s workers=%s recovered=%s",
+            self.worker_id,
+            self.workers,
+            len(self.recovered_at_start),
+        )
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

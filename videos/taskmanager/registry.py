@@ -31,7 +31,9 @@ def job(kind: str, *, steps: dict[str, float], description: str = "") -> Callabl
         raise ValueError(f"job {kind!r}: step weights must be positive and sum to 100, not {total}")
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        _REGISTRY[kind] = JobSpec(kind=kind, func=func, steps=dict(steps), description=description or (func.__doc__ or "").strip())
+        _REGISTRY[kind] = JobSpec(
+            kind=kind, func=func, steps=dict(steps), description=description or (func.__doc__ or "").strip()
+        )
         return func
 
     return register

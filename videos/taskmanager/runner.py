@@ -31,7 +31,9 @@ def run_task(task: ProcessingTask, *, worker_id: str, cancel: CancelSignal) -> s
         result: Any = spec.func(ctx, **ctx.args)
         ctx.checkpoint()
         ctx.close()
-        outcome = "completed" if store.finish(task.pk, worker_id, ProcessingTask.Status.COMPLETED, result=result) else "lost"
+        outcome = (
+            "completed" if store.finish(task.pk, worker_id, ProcessingTask.Status.COMPLETED, result=result) else "lost"
+        )
     except TaskCancelled as stop:
         outcome = _stopped(task, worker_id, stop.reason)
     except Exception as exc:  # the job failed: record why, keep the worker alive
@@ -39,13 +41,20 @@ def run_task(task: ProcessingTask, *, worker_id: str, cancel: CancelSignal) -> s
         if cancel.is_set():  # failures caused by a cancel (a killed ffmpeg) are cancellations
             outcome = _stopped(task, worker_id, cancel.reason)
         else:
-            outcome = "failed" if store.finish(task.pk, worker_id, ProcessingTask.Status.FAILED, error=error_message(exc)) else "lost"
+            outcome = (
+                "failed"
+                if store.finish(task.pk, worker_id, ProcessingTask.Status.FAILED, error=error_message(exc))
+                else "lost"
+            )
     finally:
         if ctx is not None:
             ctx.close()
         if outcome not in {"requeued", "lost"}:
             remove_task_tmp_dir(task.pk)
-        elif outcome == "lost" and not ProcessingTask.objects.filter(pk=task.pk, status__in=ProcessingTask.ACTIVE).exists():
+        elif (
+            outcome == "lost"
+            and not ProcessingTask.objects.filter(pk=task.pk, status__in=ProcessingTask.ACTIVE).exists()
+        ):
             remove_task_tmp_dir(task.pk)  # force-cancelled by someone else: nobody will resume it
     return outcome
 
@@ -54,7 +63,8 @@ def _stopped(task: ProcessingTask, worker_id: str, reason: str) -> str:
     if reason == "shutdown":
         return "requeued" if store.requeue(task.pk, worker_id) else "lost"
     if reason == "timeout":
-        message = f"Timed out: the task ran longer than TASK_TIMEOUT_SECONDS ({settings.TASK_TIMEOUT_SECONDS} s) and was stopped."
+        limit = settings.TASK_TIMEOUT_SECONDS
+        message = f"Timed out: the task ran longer than TASK_TIMEOUT_SECONDS ({limit} s) and was stopped."
         return "failed" if store.finish(task.pk, worker_id, ProcessingTask.Status.FAILED, error=message) else "lost"
     if reason == "lost":
         return "lost"

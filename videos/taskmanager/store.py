@@ -33,7 +33,14 @@ def log_transition(task: ProcessingTask, event: str, **fields: Any) -> None:
     extra = " ".join(f"{k}={v!r}" for k, v in fields.items())
     log.info(
         "task.%s task_id=%s kind=%s owner=%s attempt=%s status=%s duration_s=%s %s",
-        event, task.pk, task.kind, task.owner_id, task.attempts, task.status, duration, extra,
+        event,
+        task.pk,
+        task.kind,
+        task.owner_id,
+        task.attempts,
+        task.status,
+        duration,
+        extra,
     )
 
 
@@ -143,7 +150,11 @@ def cancel_pending(task_id: Any) -> bool:
     now = timezone.now()
     with transaction.atomic():
         won = ProcessingTask.objects.filter(pk=task_id, status=Status.PENDING).update(
-            status=Status.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now, stage="cancelled",
+            status=Status.CANCELLED,
+            cancel_requested=True,
+            finished_at=now,
+            updated_at=now,
+            stage="cancelled",
             eta_seconds=None,
         )
         if won:
@@ -167,8 +178,13 @@ def force_cancel(task_id: Any, message: str) -> bool:
     """Cancel an active task in the database at once, whoever runs it; its worker notices and stops."""
     now = timezone.now()
     won = ProcessingTask.objects.filter(pk=task_id, status__in=ProcessingTask.ACTIVE).update(
-        status=Status.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now, stage="cancelled",
-        eta_seconds=None, error_message=message,
+        status=Status.CANCELLED,
+        cancel_requested=True,
+        finished_at=now,
+        updated_at=now,
+        stage="cancelled",
+        eta_seconds=None,
+        error_message=message,
     )
     if won:
         _close_subtasks(task_id, Status.CANCELLED)

@@ -18,7 +18,10 @@ from rest_framework.test import APIClient
 from videos.tests import jobs_for_tests  # noqa: F401 - registers the test job kinds
 
 hypothesis_settings.register_profile(
-    "ci", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    "ci",
+    deadline=None,
+    max_examples=40,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 hypothesis_settings.register_profile("dev", deadline=None, max_examples=15, suppress_health_check=list(HealthCheck))
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -65,7 +65,9 @@ def test_task_manager_starts_only_in_the_serving_process(monkeypatch, argv, env,
 
 @pytest.mark.parametrize("command", [["migrate", "--noinput"], ["check"], ["shell", "-c", "print('hi')"]])
 def test_management_commands_start_no_task_manager(transactional_db, command):
-    out = subprocess.run([PYTHON, "manage.py", *command], cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [PYTHON, "manage.py", *command], cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert "taskmanager.started" not in out.stdout + out.stderr
 
@@ -97,7 +99,10 @@ def test_video_status_follows_its_tasks(db, user, statuses, expected):
     task = None
     for i, status in enumerate(statuses):
         task = ProcessingTask.objects.create(
-            owner=user, video=video, kind="transcription", status=status,
+            owner=user,
+            video=video,
+            kind="transcription",
+            status=status,
             finished_at=timezone.now() + timedelta(seconds=i) if status in ProcessingTask.FINISHED else None,
         )
     video_sync_status(task or ProcessingTask(owner=user, video=video, kind="transcription"))

@@ -19,4 +19,6 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email="", password=password)
-        self.stdout.write(self.style.SUCCESS(f"Created admin account: username '{username}', password '{password}' (shown once)."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Created admin account: username '{username}', password '{password}' (shown once).")
+        )

@@ -20,8 +20,22 @@ from videos.tests import jobs_for_tests
 from videos.tests.taskmanager.helpers import wait_status
 
 TASK_PROGRESS_FIELDS = {
-    "task_id", "kind", "status", "stage", "progress", "eta_seconds", "subtasks", "video_id", "attempts",
-    "error_message", "cancel_requested", "created_at", "started_at", "updated_at", "finished_at", "result_url",
+    "task_id",
+    "kind",
+    "status",
+    "stage",
+    "progress",
+    "eta_seconds",
+    "subtasks",
+    "video_id",
+    "attempts",
+    "error_message",
+    "cancel_requested",
+    "created_at",
+    "started_at",
+    "updated_at",
+    "finished_at",
+    "result_url",
 }
 SUBTASK_FIELDS = {"name", "weight", "status", "progress", "started_at", "finished_at"}
 
@@ -61,10 +75,20 @@ def test_session_auth_works_for_the_api(db, user):
 # Status ----------------------------------------------------------------------------------------
 def test_status_read_has_every_contract_field(db, user, api):
     task = task_submit(owner=user, kind="test_sleep")
-    for url in (f"/api/v1/tasks/{task.pk}/", f"/api/v1/tasks/{task.pk}", f"/api/v1/tasks/{task.pk}/status", f"/api/v1/tasks/{task.pk}/status/"):
+    for url in (
+        f"/api/v1/tasks/{task.pk}/",
+        f"/api/v1/tasks/{task.pk}",
+        f"/api/v1/tasks/{task.pk}/status",
+        f"/api/v1/tasks/{task.pk}/status/",
+    ):
         body = api.get(url).json()
         assert TASK_PROGRESS_FIELDS <= set(body)
-        assert body["status"] == "pending" and body["progress"] == 0 and body["attempts"] == 0 and body["stage"] == "queued"
+        assert (
+            body["status"] == "pending"
+            and body["progress"] == 0
+            and body["attempts"] == 0
+            and body["stage"] == "queued"
+        )
         assert [s["name"] for s in body["subtasks"]] == ["first", "second"]
         assert sum(s["weight"] for s in body["subtasks"]) == 100
         assert all(SUBTASK_FIELDS <= set(s) for s in body["subtasks"])
@@ -80,7 +104,7 @@ def test_status_read_has_every_contract_field(db, user, api):
 def test_every_status_read_is_complete_and_consistent(db, user, status, progress, sub_progress, eta):
     task = task_submit(owner=user, kind="test_sleep")
     ProcessingTask.objects.filter(pk=task.pk).update(status=status, progress=min(progress, 99.9), eta_seconds=eta)
-    for sub, value in zip(task.subtasks.order_by("position"), sub_progress):
+    for sub, value in zip(task.subtasks.order_by("position"), sub_progress, strict=False):
         SubTask.objects.filter(pk=sub.pk).update(progress=value)
     task.refresh_from_db()
     body = task_progress(task)
@@ -101,9 +125,12 @@ def test_placeholder_progress_has_the_same_shape(db):
 def test_other_users_tasks_are_404(db, user, other_api):
     task = task_submit(owner=user, kind="test_sleep")
     for method, url in [
-        ("get", f"/api/v1/tasks/{task.pk}/"), ("get", f"/api/v1/tasks/{task.pk}/status"),
-        ("get", f"/api/v1/tasks/{task.pk}/result"), ("post", f"/api/v1/tasks/{task.pk}/cancel"),
-        ("post", f"/api/v1/tasks/{task.pk}/retry"), ("delete", f"/api/v1/tasks/{task.pk}/"),
+        ("get", f"/api/v1/tasks/{task.pk}/"),
+        ("get", f"/api/v1/tasks/{task.pk}/status"),
+        ("get", f"/api/v1/tasks/{task.pk}/result"),
+        ("post", f"/api/v1/tasks/{task.pk}/cancel"),
+        ("post", f"/api/v1/tasks/{task.pk}/retry"),
+        ("delete", f"/api/v1/tasks/{task.pk}/"),
     ]:
         assert_error(getattr(other_api, method)(url), 404, "not_found")
     assert ProcessingTask.objects.get(pk=task.pk).status == "pending"
@@ -251,7 +278,9 @@ def test_anonymous_throttling_answers_429_with_the_error_shape(db, monkeypatch):
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/min", "user": "100/min"})
     cache.clear()
     client = APIClient()
-    responses = [client.post("/api/v1/auth/token/", {"username": "x", "password": "y"}, format="json") for _ in range(3)]
+    responses = [
+        client.post("/api/v1/auth/token/", {"username": "x", "password": "y"}, format="json") for _ in range(3)
+    ]
     assert [r.status_code for r in responses] == [400, 400, 429]
     assert_error(responses[-1], 429, "throttled")
     assert int(responses[-1]["Retry-After"]) > 0
@@ -269,7 +298,9 @@ def test_20_concurrent_http_posts_by_one_user_accept_at_most_5(live_server, user
 
     def post(i):
         request = urllib.request.Request(
-            f"{live_server.url}/api/v1/tasks/{old[i].pk}/retry", method="POST", headers={"Authorization": f"Token {token}"}
+            f"{live_server.url}/api/v1/tasks/{old[i].pk}/retry",
+            method="POST",
+            headers={"Authorization": f"Token {token}"},
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:

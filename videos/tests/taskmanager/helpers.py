@@ -20,5 +20,7 @@ def status_of(task_id) -> str:  # noqa: ANN001
 
 
 def wait_status(task_id, *statuses: str, timeout: float = 10.0) -> str:  # noqa: ANN001
-    assert wait_for(lambda: status_of(task_id) in statuses, timeout), f"task still {status_of(task_id)}, wanted {statuses}"
+    assert wait_for(lambda: status_of(task_id) in statuses, timeout), (
+        f"task still {status_of(task_id)}, wanted {statuses}"
+    )
     return status_of(task_id)

@@ -138,7 +138,9 @@ def test_submit_cancel_and_run_from_many_threads_runs_each_task_at_most_once(tas
     try:
         results = in_threads(8, lambda i: submitter(i) if i < 6 else canceller(i))
         assert not [r for r in results if isinstance(r, Exception)], results
-        assert wait_for(lambda: not ProcessingTask.objects.filter(pk__in=created, status__in=ProcessingTask.ACTIVE).exists(), 30)
+        assert wait_for(
+            lambda: not ProcessingTask.objects.filter(pk__in=created, status__in=ProcessingTask.ACTIVE).exists(), 30
+        )
     finally:
         manager.stop()
     assert len(created) == len(set(created)) == 90

@@ -66,17 +66,24 @@ def test_timeout_fails_the_task_with_a_clear_message(task_manager, user, setting
     assert "Timed out" in task.error_message and "TASK_TIMEOUT_SECONDS" in task.error_message
 
 
-def test_expired_lease_is_recovered_and_resumed_after_the_last_completed_step(transactional_db, user, settings, tmp_path):
+def test_expired_lease_is_recovered_and_resumed_after_the_last_completed_step(
+    transactional_db, user, settings, tmp_path
+):
     settings.TASK_LEASE_SECONDS = 2
     markers_dir = tmp_path / "markers"
     markers_dir.mkdir()
     task = task_submit(owner=user, kind="test_sleep", args={"seconds": 0.05, "marker_dir": str(markers_dir)})
     # No manager runs yet: fake a worker that died after finishing the first step.
     ProcessingTask.objects.filter(pk=task.pk).update(
-        status="processing", worker_id="elsewhere:1:dead", attempts=1, progress=30.0,
+        status="processing",
+        worker_id="elsewhere:1:dead",
+        attempts=1,
+        progress=30.0,
         heartbeat_at=timezone.now() - timedelta(seconds=60),
     )
-    SubTask.objects.filter(task=task, name="first").update(status="completed", progress=1.0, result={"step": "first", "attempt": 1})
+    SubTask.objects.filter(task=task, name="first").update(
+        status="completed", progress=1.0, result={"step": "first", "attempt": 1}
+    )
     SubTask.objects.filter(task=task, name="second").update(status="processing", progress=0.5)
     manager = TaskManager(workers=1).start()
     try:
@@ -107,7 +114,9 @@ def test_startup_recovers_tasks_of_a_dead_process_on_this_host_at_once(transacti
     dead.wait()
     task = task_submit(owner=user, kind="test_sleep", args={"seconds": 0.05})
     ProcessingTask.objects.filter(pk=task.pk).update(
-        status="processing", worker_id=f"{socket.gethostname()}:{dead.pid}:0123abcd", attempts=1,
+        status="processing",
+        worker_id=f"{socket.gethostname()}:{dead.pid}:0123abcd",
+        attempts=1,
         heartbeat_at=timezone.now(),  # fresh lease: only the dead pid tells it is an orphan
     )
     reset_task_manager()
@@ -126,7 +135,9 @@ def test_live_sibling_on_this_host_is_not_recovered(transactional_db, user):
     try:
         task = task_submit(owner=user, kind="test_sleep", args={"seconds": 0.05})
         ProcessingTask.objects.filter(pk=task.pk).update(
-            status="processing", worker_id=f"{socket.gethostname()}:{sibling.pid}:0123abcd", attempts=1,
+            status="processing",
+            worker_id=f"{socket.gethostname()}:{sibling.pid}:0123abcd",
+            attempts=1,
             heartbeat_at=timezone.now(),
         )
         assert store.recover_orphans(store.make_worker_id(), startup=True) == []

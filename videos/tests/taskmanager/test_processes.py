@@ -5,7 +5,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -33,7 +32,11 @@ class Server:
         self.port = port
         self.log = log
         self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=subprocess_env(**env), stdout=log.open("ab"), stderr=subprocess.STDOUT,
+            args,
+            cwd=ROOT,
+            env=subprocess_env(**env),
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         if not wait_for(self.healthy, timeout=30, interval=0.1):
@@ -127,22 +130,43 @@ def test_sigkilled_server_past_max_attempts_fails_the_task_clearly(transactional
     assert task.error_message.startswith("Interrupted") and "attempt 1 of 1" in task.error_message
 
 
-def test_gunicorn_starts_the_task_manager_in_workers_not_in_the_preloading_master(transactional_db, user, tmp_path, settings):
+def test_gunicorn_starts_the_task_manager_in_workers_not_in_the_preloading_master(
+    transactional_db, user, tmp_path, settings
+):
     settings.MAX_CONCURRENT_TASKS_PER_USER = 100
     settings.MAX_GLOBAL_CONCURRENT_TASKS = 100
     port = free_port()
     gunicorn = str(Path(PYTHON).with_name("gunicorn"))
     server = Server(
-        [gunicorn, "-c", "gunicorn.conf.py", "--preload", "--workers", "2", "--bind", f"127.0.0.1:{port}", "backend.wsgi"],
-        port, tmp_path / "gunicorn.log", TASK_POLL_SECONDS="0.2",
+        [
+            gunicorn,
+            "-c",
+            "gunicorn.conf.py",
+            "--preload",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "backend.wsgi",
+        ],
+        port,
+        tmp_path / "gunicorn.log",
+        TASK_POLL_SECONDS="0.2",
     )
     try:
         tasks = [task_submit(owner=user, kind="test_sleep", args={"seconds": 0.05}) for _ in range(12)]
-        assert wait_for(lambda: ProcessingTask.objects.filter(pk__in=[t.pk for t in tasks], status="completed").count() == 12, 30)
-        children = {int(p) for p in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()}
+        assert wait_for(
+            lambda: ProcessingTask.objects.filter(pk__in=[t.pk for t in tasks], status="completed").count() == 12, 30
+        )
+        children = {
+            int(p) for p in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
+        }
     finally:
         server.stop()
-    pids = {int(w.split(":")[1]) for w in ProcessingTask.objects.filter(pk__in=[t.pk for t in tasks]).values_list("worker_id", flat=True)}
+    pids = {
+        int(w.split(":")[1])
+        for w in ProcessingTask.objects.filter(pk__in=[t.pk for t in tasks]).values_list("worker_id", flat=True)
+    }
     # worker_id is cleared only on requeue; a completed task keeps the id of the process that ran it
     assert server.proc.pid not in pids and pids <= children, (pids, children, server.proc.pid)
 
@@ -152,14 +176,24 @@ def test_two_runworker_processes_drain_200_tasks_each_exactly_once(transactional
     settings.MAX_GLOBAL_CONCURRENT_TASKS = 1000
     marks = tmp_path / "marks"
     marks.mkdir()
-    tasks = [task_submit(owner=user, kind="test_sleep", args={"seconds": 0.0, "marker_dir": str(marks)}) for _ in range(200)]
+    tasks = [
+        task_submit(owner=user, kind="test_sleep", args={"seconds": 0.0, "marker_dir": str(marks)}) for _ in range(200)
+    ]
     env = subprocess_env(TASK_POLL_SECONDS="0.1", TASK_WORKERS="3")
     workers = [
-        subprocess.Popen([PYTHON, "manage.py", "runworker"], cwd=ROOT, env=env, stdout=(tmp_path / f"w{i}.log").open("wb"), stderr=subprocess.STDOUT)
+        subprocess.Popen(
+            [PYTHON, "manage.py", "runworker"],
+            cwd=ROOT,
+            env=env,
+            stdout=(tmp_path / f"w{i}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         for i in range(2)
     ]
     try:
-        done = wait_for(lambda: ProcessingTask.objects.filter(status="completed").count() == 200, timeout=120, interval=0.2)
+        done = wait_for(
+            lambda: ProcessingTask.objects.filter(status="completed").count() == 200, timeout=120, interval=0.2
+        )
     finally:
         for proc in workers:
             proc.send_signal(signal.SIGTERM)

@@ -14,8 +14,11 @@ from videos.services.tasks import task_cancel, task_retry, task_submit
 from videos.taskmanager import store
 
 LEGAL = {
-    ("pending", "processing"), ("pending", "cancelled"),
-    ("processing", "completed"), ("processing", "failed"), ("processing", "cancelled"),
+    ("pending", "processing"),
+    ("pending", "cancelled"),
+    ("processing", "completed"),
+    ("processing", "failed"),
+    ("processing", "cancelled"),
     ("processing", "pending"),  # recovery or graceful requeue: a new attempt follows
 }
 WORKERS = ["hostA:101:aaaa0001", "hostB:202:bbbb0002"]
