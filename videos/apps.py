@@ -25,6 +25,14 @@ class VideosConfig(AppConfig):
 
         load_job_modules()
         if should_autostart(sys.argv):
+            import threading
+
+            from django.apps import apps
+
             from videos.taskmanager.manager import get_task_manager
 
-            get_task_manager().start()
+            def start_when_ready() -> None:
+                apps.ready_event.wait()  # no queries while the app registry is still loading
+                get_task_manager().start()
+
+            threading.Thread(target=start_when_ready, name="montage-autostart", daemon=True).start()
