@@ -72,3 +72,18 @@ def noop_job(ctx: JobContext, **_: object) -> dict:
     with ctx.step("run"):
         ctx.progress(1.0)
     return {"ok": True}
+
+
+@job("test_burst", steps={"burst": 40, "rest": 60})
+def burst_job(ctx: JobContext, *, updates: int = 730, seconds: float = 1.0, gate_name: str = "", **_: object) -> dict:
+    """Reports progress `updates` times over `seconds`, then waits on a gate: for the throttle."""
+    with ctx.step("burst"):
+        for i in range(1, updates + 1):
+            ctx.progress(i / 1000)
+            time.sleep(seconds / updates)
+        started(gate_name).set()
+        while not gate(gate_name).wait(0.01):
+            ctx.checkpoint()
+    with ctx.step("rest"):
+        ctx.progress(0.5)
+    return {}
