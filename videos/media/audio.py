@@ -1,0 +1,56 @@
+"""Audio for speech recognition and a poster frame for the video list, both cut by ffmpeg."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from videos.media.ffmpeg import MediaError, probe, run_ffmpeg
+
+SPEECH_RATE = 16000
+
+
+def extract_audio(
+    src: Path,
+    dst: Path,
+    *,
+    duration_s: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """16 kHz mono s16 WAV of the first audio track, the input speech engines expect."""
+    src, dst = Path(src), Path(dst)
+    if duration_s is None:
+        info = probe(src)
+        if not info.has_audio:
+            raise MediaError("The video has no audio track to transcribe.")
+        duration_s = info.duration_s
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    args = ["-i", str(src), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SPEECH_RATE)]
+    args += ["-c:a", "pcm_s16le", "-f", "wav", str(dst)]
+    try:
+        run_ffmpeg(args, expected_duration=duration_s, output=dst, on_progress=on_progress, cancel=cancel)
+    except MediaError as exc:
+        if "matches no streams" in str(exc):
+            raise MediaError("The video has no audio track to transcribe.") from exc
+        raise
+    return dst
+
+
+def thumbnail(src: Path, dst: Path, *, at_seconds: float | None = None, width: int = 480) -> Path:
+    """A JPEG poster frame `width` wide (aspect kept), by default a tenth of the way in (past black intros)."""
+    src, dst = Path(src), Path(dst)
+    info = probe(src)
+    if not info.has_video:
+        raise MediaError("The file has no video stream to take a thumbnail from.")
+    last = max(info.duration_s - 0.1, 0.0)  # a seek past the last frame gives an empty image
+    at = min(max(at_seconds if at_seconds is not None else info.duration_s / 10, 0.0), last)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    args = ["-ss", f"{at:.3f}", "-i", str(src), "-map", "0:v:0", "-frames:v", "1"]
+    args += ["-vf", f"scale={width}:-2", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", "-update", "1", str(dst)]
+    run_ffmpeg(args, expected_duration=None, output=dst)
+    if not dst.is_file() or dst.stat().st_size == 0:
+        dst.unlink(missing_ok=True)
+        raise MediaError(f"ffmpeg wrote no frame at {at:.2f} s.")
+    return dst
