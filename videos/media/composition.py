@@ -97,6 +97,9 @@ def compose(
     if len(paths) != len(clips):
         raise MediaError(f"{len(paths)} paths but {len(clips)} probe results.")
     plan = plan_composition(clips, size=size)
+    for path in paths:  # the concat demuxer would skip a missing file and still exit 0
+        if not Path(path).is_file():
+            raise MediaError(f"Input file missing: {Path(path).name}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     list_file = output.with_name(output.stem + ".concat.txt")
@@ -127,7 +130,7 @@ def concat_list(paths: list[Path]) -> str:
 
 
 def copy_args(list_file: Path, output: Path, *, has_audio: bool) -> list[str]:
-    """Concat demuxer, streams copied as they are."""
+    """Concat demuxer, streams copied as they are (AAC priming gives harmless non-monotonous DTS warnings)."""
     args = ["-f", "concat", "-safe", "0", "-i", str(list_file), "-map", "0:v:0"]
     if has_audio:
         args += ["-map", "0:a:0"]
