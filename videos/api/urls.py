@@ -3,6 +3,7 @@
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from videos.api import tasks
+from videos.api import videos as video_api
 from videos.api.auth import TokenCreateApi
 from videos.api.routing import both
 
@@ -17,4 +18,9 @@ urlpatterns = [
     *both("tasks/<uuid:pk>/cancel", tasks.TaskCancelApi.as_view(), name="api-task-cancel"),
     *both("tasks/<uuid:pk>/retry", tasks.TaskRetryApi.as_view(), name="api-task-retry"),
     *both("users/me/tasks", tasks.UserTasksApi.as_view(), name="api-user-tasks"),
+    *both("videos", video_api.VideoListApi.as_view(), name="api-video-list"),
+    *both("videos/<uuid:pk>", video_api.VideoDetailApi.as_view(), name="api-video-detail"),
+    *both("videos/<uuid:pk>/status", video_api.VideoStatusApi.as_view(), name="api-video-status"),
+    *both("videos/<uuid:pk>/file", video_api.VideoFileApi.as_view(), name="api-video-file"),
+    *both("videos/<uuid:pk>/thumbnail", video_api.VideoThumbnailApi.as_view(), name="api-video-thumbnail"),
 ]

@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import tempfile
+from pathlib import Path, PurePath
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.core.files.storage import Storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.urls import reverse
+
+from videos.exceptions import FileTooLargeError, TaskConflictError, UnsupportedMediaError
+from videos.media import ffmpeg as media
+from videos.media.ffmpeg import ProbeResult
 from videos.models import ProcessingTask, Video
 
 # Kinds whose tasks decide a video's own status (uploaded -> processing -> ready | error).
@@ -29,3 +44,185 @@ def video_sync_status(task: ProcessingTask) -> None:
         else:
             status = Video.Status.UPLOADED
     Video.objects.filter(pk=task.video_id).exclude(status=status).update(status=status)
+
+
+# Uploads, stored outputs and deletion ---------------------------------------------------------
+log = logging.getLogger("montage.videos")
+# Container name (ffprobe's first format name) -> the extension we store it under.
+FORMAT_EXTENSIONS = {
+    "mov": ".mp4",
+    "matroska": ".mkv",
+    "webm": ".webm",
+    "avi": ".avi",
+    "mpegts": ".ts",
+    "mpeg": ".mpg",
+    "flv": ".flv",
+    "ogg": ".ogg",
+    "wav": ".wav",
+    "mp3": ".mp3",
+    "flac": ".flac",
+    "aac": ".aac",
+    "asf": ".wmv",
+}
+SAFE_EXTENSIONS = {ext for ext in FORMAT_EXTENSIONS.values()} | {
+    ".mov",
+    ".m4v",
+    ".m4a",
+    ".mpeg",
+    ".oga",
+    ".ogv",
+    ".opus",
+    ".3gp",
+}
+
+
+def video_file_url(video_id: object) -> str:
+    """Root-relative URL of the owner-only download of a video's file (results carry it)."""
+    return reverse("api-video-file", kwargs={"pk": video_id})
+
+
+def upload_limit_bytes() -> int:
+    return settings.MAX_UPLOAD_MB * 1024 * 1024
+
+
+def too_large_error(size: int | None = None) -> FileTooLargeError:
+    """413 file_too_large, naming the size when it is known and the limit."""
+    got = f" ({size / 1024 / 1024:.1f} MB)" if size else ""
+    return FileTooLargeError(
+        f"The upload{got} is larger than the limit of {settings.MAX_UPLOAD_MB} MB (MAX_UPLOAD_MB).",
+        max_upload_mb=settings.MAX_UPLOAD_MB,
+    )
+
+
+def safe_extension(original_name: str, probe: ProbeResult) -> str:
+    """The stored file's extension: the user's if it is a known media one, else from the container."""
+    ext = PurePath(original_name).suffix.lower()
+    if ext in SAFE_EXTENSIONS:
+        return ext
+    container = (probe.format_name or "").split(",")[0]
+    return FORMAT_EXTENSIONS.get(container, ".bin")
+
+
+class _MovableFile(File):
+    """A local file that storage may move instead of copy (Django moves anything with temporary_file_path)."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
+def probe_or_refuse(path: Path | str) -> ProbeResult:
+    """ffprobe the file; anything that is not decodable media is our 400 unsupported_media."""
+    try:
+        return media.probe(path)
+    except media.UnsupportedMediaError as exc:
+        raise UnsupportedMediaError(str(exc) or None) from None
+
+
+def video_store(
+    *,
+    owner: AbstractBaseUser,
+    source: Path,
+    probe: ProbeResult,
+    title: str = "",
+    original_name: str = "",
+    status: str = Video.Status.UPLOADED,
+    move: bool = False,
+) -> Video:
+    """Put a probed local file into storage under a generated name and create its Video row.
+
+    The stored name is the new row's uuid plus a safe extension, never anything the user chose. If the
+    row cannot be created, the stored file is removed again: no file without a row.
+    """
+    video = Video(
+        owner=owner,
+        title=(title or PurePath(original_name).stem or "Untitled")[:255],
+        original_name=PurePath(original_name).name[:255],
+        status=status,
+        duration_s=probe.duration_s,
+        width=probe.width,
+        height=probe.height,
+        fps=probe.fps,
+        video_codec=(probe.video_codec or "")[:32],
+        audio_codec=(probe.audio_codec or "")[:32],
+        has_audio=bool(probe.has_audio),
+        size_bytes=probe.size_bytes or source.stat().st_size,
+        probe=probe.to_dict(),
+    )
+    name = f"{video.pk}{safe_extension(original_name or source.name, probe)}"
+    with open(source, "rb") as fh:
+        content = _MovableFile(fh, name=str(source)) if move else File(fh)
+        video.file.save(name, content, save=False)
+    try:
+        video.save()
+    except BaseException:
+        video.file.storage.delete(video.file.name)
+        raise
+    log.info("video.stored video_id=%s owner_id=%s size=%s", video.pk, owner.pk, video.size_bytes)
+    return video
+
+
+def video_upload(*, owner: AbstractBaseUser, file: UploadedFile, title: str = "") -> Video:
+    """Store an upload the parser already wrote to a temporary file: size check, probe, then store."""
+    if file.size is not None and file.size > upload_limit_bytes():
+        raise too_large_error(file.size)
+    if not hasattr(file, "temporary_file_path"):  # in memory (another parser's handlers): spill it
+        with tempfile.NamedTemporaryFile(suffix=".upload") as spill:
+            for chunk in file.chunks():
+                spill.write(chunk)
+            spill.flush()
+            return _store_upload(owner=owner, path=Path(spill.name), name=file.name or "", title=title, move=False)
+    return _store_upload(
+        owner=owner, path=Path(file.temporary_file_path()), name=file.name or "", title=title, move=True
+    )
+
+
+def _store_upload(*, owner: AbstractBaseUser, path: Path, name: str, title: str, move: bool) -> Video:
+    result = probe_or_refuse(path)
+    return video_store(owner=owner, source=path, probe=result, title=title, original_name=name, move=move)
+
+
+def video_import(*, owner: AbstractBaseUser, path: Path, title: str = "") -> Video:
+    """Copy a local file (a shell user's) into storage as one of `owner`'s videos."""
+    size = path.stat().st_size
+    if size > upload_limit_bytes():
+        raise too_large_error(size)
+    result = probe_or_refuse(path)
+    return video_store(owner=owner, source=path, probe=result, title=title, original_name=path.name)
+
+
+def video_blocking_task(*, video: Video) -> ProcessingTask | None:
+    """An active task that works on this video: one of its own, or a composition that reads it."""
+    active = ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE)
+    own = active.filter(video=video).first()
+    if own is not None:
+        return own
+    # Compositions have no video FK; their inputs are in args (few active tasks per user: scan them).
+    for task in active.filter(owner_id=video.owner_id, kind="composition", video__isnull=True):
+        if str(video.pk) in {str(v) for v in (task.args or {}).get("video_ids", [])}:
+            return task
+    return None
+
+
+def video_delete(*, video: Video) -> None:
+    """Delete a video, its file and thumbnail; refused (409) while a task works on it."""
+    with transaction.atomic():
+        blocking = video_blocking_task(video=video)
+        if blocking is not None:
+            raise TaskConflictError(
+                f"A {blocking.kind} task is {blocking.status} on this video; cancel it or wait, then delete.",
+                task_id=str(blocking.pk),
+            )
+        names = [f.name for f in (video.file, video.thumbnail) if f]
+        storage = video.file.storage
+        video_id = video.pk
+        video.delete()
+        transaction.on_commit(lambda: _delete_files(storage, names))
+    log.info("video.deleted video_id=%s", video_id)
+
+
+def _delete_files(storage: Storage, names: list[str]) -> None:
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:  # already gone or unreadable: the row is what matters
+            log.warning("video.file_delete_failed name=%s", name, exc_info=True)
