@@ -1,0 +1,110 @@
+"""Compositions: start one (validate, queue), gather its inputs, store its output as a new Video."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+
+from videos.exceptions import InvalidInputError, TooFewVideosError
+from videos.models import ProcessingTask, Video
+from videos.services.tasks import task_submit
+from videos.services.videos import video_file_url, video_store
+
+if TYPE_CHECKING:
+    from videos.media.ffmpeg import ProbeResult
+
+log = logging.getLogger("montage.compositions")
+KIND = "composition"
+ENGINES = ("ffmpeg", "moviepy")
+
+
+class CompositionInputError(Exception):
+    """An input video vanished or lost its file between the request and the work."""
+
+
+def composition_start(
+    *,
+    owner: AbstractBaseUser,
+    videos: Sequence[UUID | str],
+    title: str = "",
+    engine: str = "ffmpeg",
+    size: tuple[int, int] | None = None,
+) -> ProcessingTask:
+    """Check the inputs (2 or more of the owner's videos, repeats allowed) and queue a composition task.
+
+    Only rows are read here, never media, so the request answers at once whatever the files' size.
+    """
+    ids = [str(v) for v in videos]
+    if len(ids) < 2:
+        raise TooFewVideosError(f"A composition needs at least 2 videos; got {len(ids)}.")
+    if engine not in ENGINES:
+        raise InvalidInputError(f"Unknown engine {engine!r}; use one of {', '.join(ENGINES)}.")
+    owned = {str(pk) for pk in Video.objects.filter(owner=owner, pk__in=set(ids)).values_list("pk", flat=True)}
+    unknown = [vid for vid in ids if vid not in owned]
+    if unknown:
+        raise InvalidInputError(
+            f"No video {unknown[0]} among your videos.", errors={"videos": [f"Unknown video id {unknown[0]}."]}
+        )
+    args: dict[str, Any] = {"video_ids": ids, "title": title, "engine": engine}
+    if size is not None:
+        args["size"] = list(size)
+    return task_submit(owner=owner, kind=KIND, args=args)
+
+
+def composition_inputs(*, owner_id: Any, video_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Each input's local path and its upload-time probe (JSON), in order; a vanished input is an error."""
+    videos = {str(v.pk): v for v in Video.objects.filter(owner_id=owner_id, pk__in=set(video_ids))}
+    inputs = []
+    for vid in video_ids:
+        video = videos.get(str(vid))
+        if video is None:
+            raise CompositionInputError(f"Input video {vid} no longer exists (deleted after the composition started).")
+        try:
+            path = Path(video.file.path)
+        except NotImplementedError:  # remote storage: ffmpeg needs local files
+            raise CompositionInputError(f"Input video {vid} is not on local storage; ffmpeg cannot read it.") from None
+        if not path.is_file():
+            raise CompositionInputError(f"The file of input video {vid} is missing from storage.")
+        inputs.append({"video_id": str(vid), "path": str(path), "probe": video.probe or None})
+    return inputs
+
+
+def composition_attach_output(
+    *, owner_id: Any, path: Path, probe: ProbeResult, title: str, clip_count: int, engine: str, mode: str
+) -> dict[str, Any]:
+    """Move the composed file into storage as a new ready Video of the task's owner; returns `output`."""
+    owner = get_user_model().objects.get(pk=owner_id)
+    video = video_store(
+        owner=owner,
+        source=path,
+        probe=probe,
+        title=title or f"Composition of {clip_count} clips",
+        original_name=path.name,
+        status=Video.Status.READY,
+        move=True,
+    )
+    log.info("composition.output video_id=%s engine=%s mode=%s", video.pk, engine, mode)
+    return {
+        "video_id": str(video.pk),
+        "file_url": video_file_url(video.pk),
+        "size_bytes": video.size_bytes,
+        "duration_s": video.duration_s,
+        "width": video.width,
+        "height": video.height,
+        "title": video.title,
+        "engine": engine,
+        "mode": mode,
+    }
+
+
+def composition_output(task: ProcessingTask) -> dict[str, Any] | None:
+    """The API's `output` object: the task's result once completed, else None."""
+    if task.kind != KIND or task.status != ProcessingTask.Status.COMPLETED:
+        return None
+    return task.result
