@@ -59,10 +59,11 @@ def _clock(millis: int, separator: str) -> str:
 
 def _decode(data: str | bytes) -> str:
     if isinstance(data, bytes):
+        raw = data
         try:
-            data = data.decode("utf-8")
+            data = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise SubtitleParseError(data.count(b"\n", 0, exc.start) + 1, "not valid UTF-8 text") from exc
+            raise SubtitleParseError(raw.count(b"\n", 0, exc.start) + 1, "not valid UTF-8 text") from exc
     return data.removeprefix("\ufeff")
 
 
