@@ -1,0 +1,50 @@
+"""Transcription engines behind one interface, chosen by name or settings.TRANSCRIPTION_ENGINE."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from videos.engines.transcription.base import (
+    Segment,
+    Transcript,
+    TranscriptionCancelled,
+    TranscriptionEngine,
+    TranscriptionError,
+)
+
+__all__ = [
+    "ENGINE_NAMES",
+    "Segment",
+    "Transcript",
+    "TranscriptionCancelled",
+    "TranscriptionEngine",
+    "TranscriptionError",
+    "get_transcription_engine",
+    "resolve_transcription_engine_name",
+]
+
+ENGINE_NAMES = ("auto", "openai", "pocketsphinx")
+
+
+def resolve_transcription_engine_name(name: str | None = None) -> str:
+    """'openai' or 'pocketsphinx' for a name or the setting; auto is OpenAI when a key is set."""
+    chosen = (name or settings.TRANSCRIPTION_ENGINE or "auto").strip().lower()
+    if chosen not in ENGINE_NAMES:
+        raise ValueError(f"unknown transcription engine {chosen!r}; choose one of {', '.join(ENGINE_NAMES)}")
+    if chosen == "auto":
+        return "openai" if settings.OPENAI_API_KEY else "pocketsphinx"
+    return chosen
+
+
+def get_transcription_engine(name: str | None = None) -> TranscriptionEngine:
+    """A new engine for a name or settings.TRANSCRIPTION_ENGINE (auto | openai | pocketsphinx).
+
+    Raises ValueError for an unknown name and TranscriptionError for openai without OPENAI_API_KEY.
+    """
+    if resolve_transcription_engine_name(name) == "openai":
+        from videos.engines.transcription.openai_whisper import OpenAIWhisperEngine
+
+        return OpenAIWhisperEngine()
+    from videos.engines.transcription.pocketsphinx_engine import PocketSphinxEngine
+
+    return PocketSphinxEngine()
