@@ -1,9 +1,15 @@
-"""Browser pages."""
+"""Browser pages, plus DRF's session login/logout for the browsable API (its "Log in" link)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from videos import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", views.library, name="library"),
+    path("compose/", views.compose, name="compose"),
+    path("tasks/", views.task_list, name="tasks"),
+    path("tasks/<uuid:pk>/", views.task_detail, name="task"),
+    path("tasks/<uuid:pk>/result/", views.task_result, name="task-result"),
+    path("videos/<uuid:pk>/", views.video_detail, name="video"),
+    path("api-auth/", include("rest_framework.urls")),
 ]

@@ -1,13 +1,106 @@
-"""Browser pages: thin views over selectors and services."""
+"""Browser pages: thin views that render selectors' reads; every write goes through the API from the page's JS."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 
 from videos import selectors
+from videos.api.serializers import task_progress
+from videos.models import ProcessingTask, Video
+from videos.services.compositions import ENGINES
+
+VIDEOS_PER_PAGE = 25
+FINISHED_TASKS_SHOWN = 50
+SEGMENTS_SHOWN = 2000  # a page holds a long transcript; the SRT/VTT downloads hold every cue
+
+
+def _rows(tasks: Any) -> list[tuple[ProcessingTask, dict[str, Any]]]:
+    """Each task with its TaskProgress, the same shape the page's JS later polls."""
+    return [(task, task_progress(task)) for task in tasks]
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
-    tasks = selectors.task_list(owner=request.user)[:20]
-    return render(request, "videos/home.html", {"tasks": tasks})
+def library(request: HttpRequest) -> HttpResponse:
+    """My videos and the upload drop zone."""
+    page = Paginator(selectors.video_list(owner=request.user), VIDEOS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "videos/library.html", {"page": page, "max_upload_mb": settings.MAX_UPLOAD_MB})
+
+
+@login_required
+def compose(request: HttpRequest) -> HttpResponse:
+    """Pick and order two or more of my videos, then start a composition."""
+    videos = selectors.video_list(owner=request.user)
+    return render(request, "videos/compose.html", {"videos": videos, "engines": ENGINES})
+
+
+@login_required
+def task_list(request: HttpRequest) -> HttpResponse:
+    """My active and finished tasks, each with its progress (kept live by the page's JS)."""
+    tasks = selectors.task_list(owner=request.user).select_related("video")
+    active = _rows(tasks.filter(status__in=ProcessingTask.ACTIVE))
+    finished = _rows(tasks.filter(status__in=ProcessingTask.FINISHED)[:FINISHED_TASKS_SHOWN])
+    return render(request, "videos/tasks.html", {"active": active, "finished": finished})
+
+
+def clock(seconds: float | None) -> str:
+    """A timestamp people read: m:ss.s, or h:mm:ss.s past an hour."""
+    tenths = round(max(seconds or 0.0, 0.0) * 10)
+    minutes, tenths = divmod(tenths, 600)
+    hours, minutes = divmod(minutes, 60)
+    secs = f"{tenths // 10:02d}.{tenths % 10}"
+    return f"{hours}:{minutes:02d}:{secs}" if hours else f"{minutes}:{secs}"
+
+
+def _timed(items: Any) -> list[dict[str, Any]]:
+    """Cues or paragraphs (models or dicts) with their start and end as clock strings."""
+    rows = []
+    for item in items:
+        row = item if isinstance(item, dict) else {f: getattr(item, f) for f in ("index", "start", "end", "text")}
+        rows.append({**row, "start_clock": clock(row.get("start")), "end_clock": clock(row.get("end"))})
+    return rows
+
+
+def _segments(video: Video | None) -> list[dict[str, Any]]:
+    return _timed(video.segments.all()[:SEGMENTS_SHOWN]) if video is not None else []
+
+
+def _result_context(task: ProcessingTask) -> dict[str, Any]:
+    """What the result block shows: the task's result, its video, and the transcript or paragraphs."""
+    result = task.result if isinstance(task.result, dict) else {}
+    return {
+        "task": task,
+        "video": task.video,
+        "result": result,
+        "segments": _segments(task.video) if task.kind in ("transcription", "reprocess") else [],
+        "paragraphs": _timed(result.get("paragraphs") or []),
+    }
+
+
+@login_required
+def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    """One task: overall and per-step progress, cancel/retry, the error or the result."""
+    task = get_object_or_404(selectors.task_list(owner=request.user).select_related("video", "retry_of"), pk=pk)
+    context = {"progress": task_progress(task), "retries": task.retries.order_by("-created_at")[:5]}
+    return render(request, "videos/task_detail.html", {**_result_context(task), **context})
+
+
+@login_required
+def task_result(request: HttpRequest, pk: str) -> HttpResponse:
+    """The task page's result block alone, fetched by its JS when the task finishes (no reload)."""
+    task = get_object_or_404(selectors.task_list(owner=request.user).select_related("video"), pk=pk)
+    return render(request, "videos/_task_result.html", _result_context(task))
+
+
+@login_required
+def video_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    """One video: player (with captions once transcribed), metadata, transcribe/reprocess, its tasks."""
+    video: Video = get_object_or_404(selectors.video_list(owner=request.user), pk=pk)
+    tasks = _rows(selectors.task_list(owner=request.user).filter(video=video)[:10])
+    context = {"video": video, "tasks": tasks, "segments": _segments(video)}
+    return render(request, "videos/video_detail.html", context)

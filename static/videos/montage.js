@@ -1,0 +1,88 @@
+/* Montage pages: shared helpers (API calls with the session's CSRF token, progress painting). */
+(function () {
+  "use strict";
+
+  const ACTIVE = ["pending", "processing"];
+
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  /** Call the JSON API with the session cookie; resolves to {ok, status, data} (never throws on 4xx/5xx). */
+  async function api(method, url, body) {
+    const headers = { Accept: "application/json", "X-CSRFToken": csrfToken() };
+    const init = { method, headers, credentials: "same-origin" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(url, init);
+    let data = null;
+    try { data = await response.json(); } catch (e) { data = null; }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  /** The API's human sentence for an error body, or a fallback naming the status. */
+  function errorText(data, status) {
+    if (data && data.detail) return data.detail;
+    return status ? `The server answered ${status}.` : "The server could not be reached.";
+  }
+
+  function fmtEta(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 60) return `about ${s} s left`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `about ${m} min ${String(s % 60).padStart(2, "0")} s left`;
+    return `about ${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min left`;
+  }
+
+  function pct(value) {
+    return `${Number(value || 0).toFixed(1)}%`;
+  }
+
+  /** Paint one [data-bar] element. */
+  function paintBar(bar, value, status) {
+    if (!bar) return;
+    const v = Math.max(0, Math.min(100, Number(value || 0)));
+    bar.setAttribute("aria-valuenow", v.toFixed(1));
+    bar.querySelector(".fill").style.width = `${v}%`;
+    if (status) bar.className = `bar status-${status}`;
+  }
+
+  function setField(root, name, text) {
+    const el = root.querySelector(`[data-field="${name}"]`);
+    if (el && el.textContent !== text) el.textContent = text;
+    return el;
+  }
+
+  function setStatus(el, status) {
+    if (!el) return;
+    el.textContent = status;
+    el.className = el.className.replace(/\bstatus-\S+/g, "").trim() + ` status-${status}`;
+  }
+
+  /** Paint a task's TaskProgress into a row or page whose children carry data-field/data-bar/data-subtask. */
+  function paintTask(root, task) {
+    const active = ACTIVE.includes(task.status);
+    root.dataset.status = task.status;
+    paintBar(root.querySelector(":scope [data-bar]"), task.progress, task.status);
+    setField(root, "percent", pct(task.progress));
+    setField(root, "stage", task.stage || "");
+    const eta = fmtEta(task.eta_seconds);
+    setField(root, "eta", active && eta ? (root.matches(".task") ? `· ${eta}` : eta) : "");
+    setField(root, "attempts", String(task.attempts));
+    setStatus(root.querySelector('[data-field="status"]'), task.status);
+    (task.subtasks || []).forEach((sub) => {
+      const row = root.querySelector(`[data-subtask="${CSS.escape(sub.name)}"]`);
+      if (!row) return;
+      row.dataset.status = sub.status;
+      paintBar(row.querySelector("[data-bar]"), sub.progress, sub.status);
+      setField(row, "percent", pct(sub.progress));
+      setField(row, "status", sub.status);
+    });
+  }
+
+  window.Montage = { ACTIVE, api, csrfToken, errorText, fmtEta, paintBar, paintTask, pct, setField };
+})();

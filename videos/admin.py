@@ -1,0 +1,199 @@
+"""Django admin: operators see and steer every user's tasks and videos (writes go through the services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.html import format_html
+
+from videos.exceptions import MontageError
+from videos.models import ProcessingTask, SubTask, SubtitleSegment, Video
+from videos.services.tasks import task_cancel, task_retry
+
+
+def progress_bar(value: float, status: str) -> str:
+    """An HTML progress bar with its percentage, for list columns (no extra CSS needed)."""
+    colour = {"completed": "#1e7d45", "failed": "#b3261e", "cancelled": "#c9a227"}.get(status, "#2f6fde")
+    return format_html(
+        '<div title="{}%" style="display:flex;align-items:center;gap:.4em;min-width:9em">'
+        '<span style="flex:1;height:.6em;background:#e8ebf0;border-radius:1em;overflow:hidden">'
+        '<span style="display:block;height:100%;width:{}%;background:{}"></span></span>'
+        '<span style="font-variant-numeric:tabular-nums">{}%</span></div>',
+        f"{value:.1f}",
+        f"{value:.1f}",
+        colour,
+        f"{value:.0f}",
+    )
+
+
+def shown_progress(task: ProcessingTask) -> float:
+    """The percentage the API shows: exactly 100 only once completed."""
+    return 100.0 if task.status == ProcessingTask.Status.COMPLETED else min(task.progress, 99.9)
+
+
+class SubTaskInline(admin.TabularInline):
+    model = SubTask
+    extra = 0
+    can_delete = False
+    fields = ["position", "name", "weight", "status", "progress_column", "started_at", "finished_at"]
+    readonly_fields = fields
+    ordering = ["position"]
+
+    @admin.display(description="progress")
+    def progress_column(self, sub: SubTask) -> str:
+        return progress_bar(sub.progress * 100, sub.status)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ProcessingTask)
+class ProcessingTaskAdmin(admin.ModelAdmin):
+    list_display = ["short_id", "kind", "owner", "status", "progress_column", "stage", "eta", "attempts", "created_at"]
+    list_filter = ["status", "kind", ("owner", admin.RelatedOnlyFieldListFilter), "cancel_requested"]
+    search_fields = ["id", "owner__username", "kind", "error_message"]
+    list_select_related = ["owner"]
+    date_hierarchy = "created_at"
+    inlines = [SubTaskInline]
+    actions = ["cancel_tasks", "retry_tasks"]
+    readonly_fields = [
+        "id", "owner", "kind", "status", "stage", "progress_column", "eta_seconds", "video_link", "retry_of",
+        "args", "result", "error_message", "cancel_requested", "attempts", "worker_id", "heartbeat_at",
+        "created_at", "started_at", "updated_at", "finished_at",
+    ]  # fmt: skip
+    fieldsets = [
+        (None, {"fields": ["id", "owner", "kind", "status", "stage", "progress_column", "eta_seconds"]}),
+        ("Work", {"fields": ["video_link", "retry_of", "args", "result", "error_message"]}),
+        ("Runs", {"fields": ["cancel_requested", "attempts", "worker_id", "heartbeat_at"]}),
+        ("Times", {"fields": ["created_at", "started_at", "updated_at", "finished_at"]}),
+    ]
+
+    @admin.display(description="task", ordering="id")
+    def short_id(self, task: ProcessingTask) -> str:
+        return str(task.pk)[:8]
+
+    @admin.display(description="progress", ordering="progress")
+    def progress_column(self, task: ProcessingTask) -> str:
+        return progress_bar(shown_progress(task), task.status)
+
+    @admin.display(description="ETA", ordering="eta_seconds")
+    def eta(self, task: ProcessingTask) -> str:
+        return f"{task.eta_seconds:.0f} s" if task.eta_seconds is not None and task.is_active else "–"
+
+    @admin.display(description="video")
+    def video_link(self, task: ProcessingTask) -> str:
+        if task.video_id is None:
+            return "–"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:videos_video_change", args=[task.video_id]), task.video
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tasks are started by the API, pages and commands, which enforce the limits
+
+    def has_delete_permission(self, request: HttpRequest, obj: ProcessingTask | None = None) -> bool:
+        # Deleting a running task's row would orphan its worker; cancel it first.
+        return super().has_delete_permission(request, obj) and (obj is None or obj.is_finished)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # bulk delete skips the per-task check above
+        return actions
+
+    @admin.action(description="Cancel selected tasks")
+    def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[ProcessingTask]) -> None:
+        for task in queryset.order_by("created_at"):
+            try:
+                task = task_cancel(task=task)
+            except MontageError as exc:
+                self.message_user(request, f"{task.kind} {task.pk}: not cancelled. {exc.detail}", messages.WARNING)
+                continue
+            if task.status == ProcessingTask.Status.CANCELLED:
+                self.message_user(request, f"{task.kind} {task.pk}: cancelled.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request, f"{task.kind} {task.pk}: cancel requested; it stops at its next checkpoint.", messages.INFO
+                )
+
+    @admin.action(description="Retry selected tasks (failed or cancelled)")
+    def retry_tasks(self, request: HttpRequest, queryset: QuerySet[ProcessingTask]) -> None:
+        for task in queryset.select_related("owner", "video").order_by("created_at"):
+            try:
+                new = task_retry(task=task)
+            except MontageError as exc:
+                self.message_user(request, f"{task.kind} {task.pk}: not retried. {exc.detail}", messages.WARNING)
+                continue
+            self.message_user(request, f"{task.kind} {task.pk}: retried as {new.pk}.", messages.SUCCESS)
+
+
+class SubtitleSegmentInline(admin.TabularInline):
+    model = SubtitleSegment
+    extra = 0
+    fields = ["index", "start", "end", "text"]
+    ordering = ["index"]
+
+
+class TaskOnVideoInline(admin.TabularInline):
+    model = ProcessingTask
+    fk_name = "video"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["kind", "status", "stage", "progress", "created_at", "finished_at"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+    verbose_name_plural = "tasks on this video"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Video)
+class VideoAdmin(admin.ModelAdmin):
+    list_display = ["title_or_id", "owner", "status", "duration", "size", "resolution", "segment_count", "created_at"]
+    list_filter = ["status", ("owner", admin.RelatedOnlyFieldListFilter), "has_audio"]
+    search_fields = ["id", "title", "original_name", "owner__username"]
+    list_select_related = ["owner"]
+    date_hierarchy = "created_at"
+    inlines = [SubtitleSegmentInline, TaskOnVideoInline]
+    readonly_fields = [
+        "id", "owner", "file", "original_name", "duration_s", "width", "height", "fps", "video_codec", "audio_codec",
+        "has_audio", "size_bytes", "probe", "thumbnail", "created_at", "updated_at",
+    ]  # fmt: skip
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Video]:
+        return super().get_queryset(request).annotate(segment_total=Count("segments"))
+
+    @admin.display(description="video", ordering="title")
+    def title_or_id(self, video: Video) -> str:
+        return str(video)
+
+    @admin.display(description="duration", ordering="duration_s")
+    def duration(self, video: Video) -> str:
+        return f"{video.duration_s:.1f} s" if video.duration_s is not None else "–"
+
+    @admin.display(description="size", ordering="size_bytes")
+    def size(self, video: Video) -> str:
+        return filesizeformat(video.size_bytes)
+
+    @admin.display(description="resolution")
+    def resolution(self, video: Video) -> str:
+        return f"{video.width}×{video.height}" if video.width else "audio"
+
+    @admin.display(description="segments", ordering="segment_total")
+    def segment_count(self, video: Video) -> int:
+        return video.segment_total  # type: ignore[attr-defined]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # uploads are probed and stored by the API's service, not typed in here

@@ -1,0 +1,218 @@
+"""Real headless Chromium against a live server with real task threads and real ffmpeg.
+
+Log in, upload two clips, compose them, watch the bar move and finish without a reload, play and download
+the output; cancel a slow composition from its page (and retry it); see the API's error for a garbage file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from videos.media.ffmpeg import probe
+from videos.models import ProcessingTask, Video
+from videos.services.compositions import composition_start
+from videos.services.videos import video_import
+from videos.taskmanager.context import task_tmp_dir
+from videos.tests.clips import cached_clip
+from videos.tests.taskmanager.helpers import wait_status
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[3]
+SHOTS = [ROOT / "docs" / "screenshots", ROOT / "test-artifacts"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+# Two clips of different sizes, so the composition re-encodes (the slow path worth watching).
+BIG = {"seconds": 12, "width": 640, "height": 360, "fps": 25, "audio": True}
+SMALL = {"seconds": 12, "width": 320, "height": 240, "fps": 25, "audio": True, "tone_hz": 660}
+OVERALL_BAR = "#task .overall + [data-bar]"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Playwright's sync API keeps an event loop in this thread while it runs; the ORM calls that tests and
+    # database teardown make here are still plain synchronous ones, so Django's async guard is lifted.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as pw:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server, task_manager, user, settings) -> Iterator[Page]:  # noqa: ANN001
+    """A logged-in page on the live server; the TaskManager's real threads run the work."""
+    settings.FFMPEG_PRESET = "medium"  # slower than the default veryfast, so the bar has time to be seen
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(20_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    tab.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    tab.goto(f"{live_server.url}/tasks/")
+    expect(tab).to_have_url(f"{live_server.url}/accounts/login/?next=/tasks/")
+    tab.fill('input[name="username"]', "alice")
+    tab.fill('input[name="password"]', "pw-alice")
+    tab.click('button[type="submit"]')
+    expect(tab).to_have_url(f"{live_server.url}/tasks/")
+    yield tab
+    context.close()
+    # 4xx answers the page expects (a refused upload) are logged by Chromium as failed loads; scripts must not fail.
+    assert not [e for e in errors if e.startswith("page error")], errors
+
+
+def screenshot(page: Page, name: str, *, docs: bool = True) -> None:
+    """Save a full-page PNG to test-artifacts/ (and docs/screenshots/ for the README's two)."""
+    folders = SHOTS if docs else SHOTS[1:]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    # CSS transitions are fast-forwarded so the bar's width matches the number printed beside it.
+    page.screenshot(path=str(folders[0] / name), full_page=True, animations="disabled")
+    for folder in folders[1:]:
+        shutil.copy(folders[0] / name, folder / name)
+
+
+def named_copy(tmp_path: Path, name: str, **clip: object) -> Path:
+    """A generated clip under a name a person would upload."""
+    return Path(shutil.copy(cached_clip(**clip), tmp_path / name))
+
+
+def nav(page: Page, link: str) -> None:
+    """Follow a site-wide nav link and wait until the new page's scripts have run."""
+    with page.expect_navigation(wait_until="load"):
+        page.click(f'nav a:text("{link}")')
+
+
+def bar_value(page: Page) -> float:
+    return float(page.get_attribute(OVERALL_BAR, "aria-valuenow") or 0)
+
+
+def test_upload_compose_watch_play_download(page: Page, live_server, user, tmp_path) -> None:  # noqa: ANN001
+    beach, city = named_copy(tmp_path, "beach.mp4", **BIG), named_copy(tmp_path, "city.mp4", **SMALL)
+    nav(page, "Library")
+    page.set_input_files("#upload-input", [str(beach), str(city)])
+    expect(page.locator('#uploads li[data-state="done"]')).to_have_count(2, timeout=30_000)
+    expect(page.locator("#videos li.video")).to_have_count(2)  # the list refreshed without a reload
+    screenshot(page, "library.png", docs=False)
+    assert Video.objects.filter(owner=user).count() == 2
+
+    nav(page, "Compose")
+    page.click('#available li:has-text("city") button.add')
+    page.click('#available li:has-text("beach") button.add')
+    page.click('#order li:has-text("beach") button[data-move="up"]')  # beach first: its size wins
+    expect(page.locator("#order li[data-id] .title")).to_have_text(["beach", "city"])
+    page.fill('input[name="title"]', "Beach then city")
+    page.select_option('select[name="engine"]', "ffmpeg")
+    screenshot(page, "compose.png", docs=False)
+    page.click("#start")
+    page.wait_for_url(f"{live_server.url}/tasks/*/")
+    task_id = page.url.rstrip("/").split("/")[-1]
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+    seen: list[float] = []
+    shot = False
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        seen.append(bar_value(page))
+        status = page.get_attribute("#task", "data-status")
+        if not shot and 15 <= seen[-1] <= 85 and status == "processing":
+            screenshot(page, "task-progress.png")
+            shot = True
+        if status in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(0.1)
+    assert page.get_attribute("#task", "data-status") == "completed", page.inner_text("#error")
+    assert page.evaluate("window.__sameDocument") is True
+    assert seen == sorted(seen), "the bar went backwards"
+    moving = sorted({v for v in seen if 0 < v < 100})
+    assert len(moving) >= 3, f"the bar did not visibly move: {moving}"
+    assert shot, f"no mid-progress screenshot; values seen: {moving}"
+    expect(page.locator(OVERALL_BAR)).to_have_attribute("aria-valuenow", "100.0")
+    expect(page.locator('#task [data-field="status"]').first).to_have_text("completed")
+    expect(page.locator('[data-subtask="concatenate"] [data-field="status"]')).to_have_text("completed")
+    expect(page.locator("#cancel")).to_be_hidden()
+
+    # The result arrived in place: a player that plays, and a download that is the composed file.
+    player = page.locator("#result video.player")
+    expect(player).to_be_visible()
+    page.wait_for_function("document.querySelector('#result video').readyState >= 1")
+    duration = page.evaluate("document.querySelector('#result video').duration")
+    assert abs(duration - 24) < 0.6, duration
+    page.evaluate("document.querySelector('#result video').muted = true")
+    page.evaluate("document.querySelector('#result video').play()")
+    page.wait_for_function("document.querySelector('#result video').currentTime > 0.5")
+    page.evaluate("document.querySelector('#result video').pause()")
+    page.evaluate("document.querySelector('#result video').currentTime = 0.2")
+    screenshot(page, "composition-done.png")
+    with page.expect_download() as download_info:
+        page.click("#download")
+    saved = tmp_path / "download.mp4"
+    download_info.value.save_as(saved)
+    got = probe(saved)
+    assert abs(got.duration_s - 24) < 0.6 and (got.width, got.height) == (640, 360)
+    task = ProcessingTask.objects.get(pk=task_id)
+    assert task.result["mode"] != "copy" and saved.stat().st_size == task.result["size_bytes"]
+
+    # The tasks page lists it as finished; the new video is in the library.
+    nav(page, "Tasks")
+    expect(page.locator(f'#finished-tasks [data-task="{task_id}"] [data-field="status"]')).to_have_text("completed")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    screenshot(page, "tasks-mobile.png", docs=False)
+    page.set_viewport_size({"width": 1100, "height": 900})
+    nav(page, "Library")
+    expect(page.locator("#videos li.video")).to_have_count(3)
+
+
+def test_cancel_a_slow_composition_from_its_page_then_retry(page: Page, live_server, user) -> None:  # noqa: ANN001
+    a, b = video_import(owner=user, path=cached_clip(**BIG)), video_import(owner=user, path=cached_clip(**SMALL))
+    task = composition_start(owner=user, videos=[a.pk, b.pk, a.pk, b.pk], title="Long one")
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    page.wait_for_function(f"Number(document.querySelector('{OVERALL_BAR}').getAttribute('aria-valuenow')) > 6")
+    expect(page.locator('[data-subtask="concatenate"] [data-field="status"]')).to_have_text("processing")
+    started = time.monotonic()
+    page.click("#cancel")
+    expect(page.locator('#task [data-field="status"]').first).to_have_text("cancelled", timeout=5_000)
+    assert time.monotonic() - started < 3
+    stopped_at = bar_value(page)
+    assert 6 < stopped_at < 100
+    expect(page.locator("#retry")).to_be_visible()
+    expect(page.locator("#cancel")).to_be_hidden()
+    assert ProcessingTask.objects.get(pk=task.pk).status == "cancelled"
+    assert not task_tmp_dir(task.pk).exists()  # the partial output went with it
+    assert Video.objects.filter(owner=user).count() == 2  # no composed video
+    time.sleep(1.5)
+    assert bar_value(page) == stopped_at  # polling stopped with the task
+
+    page.click("#retry")
+    page.wait_for_url(lambda url: "/tasks/" in url and str(task.pk) not in url)
+    new_id = page.url.rstrip("/").split("/")[-1]
+    new = ProcessingTask.objects.get(pk=new_id)
+    assert new.retry_of_id == task.pk and new.args == task.args
+    expect(page.locator(f'a[href="/tasks/{task.pk}/"]')).to_be_visible()  # "Retry of" link
+    expect(page.locator('#task [data-field="status"]').first).to_have_text("processing")
+    page.click("#cancel")
+    expect(page.locator('#task [data-field="status"]').first).to_have_text("cancelled", timeout=5_000)
+    assert wait_status(new.pk, "cancelled") == "cancelled"
+
+
+def test_garbage_upload_shows_the_apis_message(page: Page, user, tmp_path) -> None:  # noqa: ANN001
+    garbage = tmp_path / "holiday.mp4"
+    garbage.write_bytes(b"this is not a video at all\n" * 2000)
+    nav(page, "Library")
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/videos/") and r.request.method == "POST") as info:
+        page.set_input_files("#upload-input", str(garbage))
+    body = info.value.json()
+    assert info.value.status == 400 and body["code"] == "unsupported_media"
+    row = page.locator("#uploads li").first
+    expect(row).to_have_attribute("data-state", "failed")
+    expect(row.locator('[data-field="message"]')).to_have_text(body["detail"])
+    expect(row.locator('[data-field="status"]')).to_have_text("failed")
+    screenshot(page, "upload-error.png", docs=False)
+    assert not Video.objects.filter(owner=user).exists()
+    expect(page.locator("#no-videos")).to_be_visible()
