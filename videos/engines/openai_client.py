@@ -29,7 +29,7 @@ class RetryPolicy:
             raise ValueError("RetryPolicy.attempts must be at least 1")
 
     def delay(self, retry: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number `retry` (0-based); a server's Retry-After wins if sooner than max."""
+        """Seconds before retry `retry` (0-based): doubling backoff or the server's longer Retry-After, capped."""
         backoff = self.base_delay * (2**retry)
         if retry_after is not None:
             backoff = max(backoff, retry_after)
