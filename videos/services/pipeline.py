@@ -1,0 +1,131 @@
+"""The processing pipeline on one video: start reprocess/transcription, and the writes their steps make."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.db import transaction
+from django.urls import reverse
+
+from videos.engines.transcription import ENGINE_NAMES
+from videos.exceptions import InvalidInputError, TaskConflictError
+from videos.models import ProcessingTask, Video
+from videos.services.tasks import task_submit
+from videos.taskmanager import store
+from videos.taskmanager.manager import get_task_manager
+
+if TYPE_CHECKING:
+    from videos.media.ffmpeg import ProbeResult
+
+log = logging.getLogger("montage.pipeline")
+REPROCESS = "reprocess"
+TRANSCRIPTION = "transcription"
+# Both kinds rewrite the video's segments, so at most one of them runs on a video at a time.
+SEGMENT_KINDS = (REPROCESS, TRANSCRIPTION)
+
+
+class PipelineInputError(Exception):
+    """The task's video or its file is gone (deleted after the task was queued)."""
+
+
+def reprocess_start(
+    *, owner: AbstractBaseUser, video: Video, force: bool = False, engine: str | None = None
+) -> ProcessingTask:
+    """Queue the full pipeline (probe, audio, transcript, paragraphs, thumbnail) on a video.
+
+    409 task_conflict when a reprocess or transcription is active on it; `force` cancels that one first.
+    """
+    return _start(owner=owner, video=video, kind=REPROCESS, force=force, engine=engine)
+
+
+def transcription_start(
+    *, owner: AbstractBaseUser, video: Video, force: bool = False, engine: str | None = None
+) -> ProcessingTask:
+    """Queue a new transcription of the video; its segments are replaced when the new ones are ready."""
+    return _start(owner=owner, video=video, kind=TRANSCRIPTION, force=force, engine=engine)
+
+
+def _start(*, owner: AbstractBaseUser, video: Video, kind: str, force: bool, engine: str | None) -> ProcessingTask:
+    if engine is not None and engine not in ENGINE_NAMES:
+        raise InvalidInputError(
+            f"Unknown transcription engine {engine!r}; use one of {', '.join(ENGINE_NAMES)}.",
+            errors={"engine": [f"Choose one of {', '.join(ENGINE_NAMES)}."]},
+        )
+    args: dict[str, Any] = {"engine": engine} if engine else {}
+    with transaction.atomic():  # on SQLite the IMMEDIATE transaction serialises this check with creators
+        other = (
+            ProcessingTask.objects.filter(video=video, kind__in=SEGMENT_KINDS, status__in=ProcessingTask.ACTIVE)
+            .exclude(kind=kind)
+            .first()
+        )
+        if other is not None:
+            if not force:
+                raise TaskConflictError(
+                    f"A {other.kind} task is already {other.status} on this video; pass force=true to replace it.",
+                    task_id=str(other.pk),
+                )
+            store.force_cancel(other.pk, f"Replaced by a newer {kind} task started with force.")
+            transaction.on_commit(lambda: get_task_manager().cancel_local(other.pk))
+        return task_submit(owner=owner, kind=kind, args=args, video=video, force=force)
+
+
+# What the steps read and write ----------------------------------------------------------------
+def pipeline_video(video_id: Any) -> Video:
+    """The task's video; a clear error when it was deleted after the task was queued."""
+    video = Video.objects.filter(pk=video_id).first() if video_id else None
+    if video is None:
+        raise PipelineInputError("The video of this task no longer exists (deleted after the task was queued).")
+    return video
+
+
+def video_source_path(video: Video) -> Path:
+    """The local path ffmpeg reads; a clear error when the file is missing or not on local storage."""
+    try:
+        path = Path(video.file.path)
+    except NotImplementedError:
+        raise PipelineInputError(
+            f"The file of video {video.pk} is not on local storage; ffmpeg cannot read it."
+        ) from None
+    if not path.is_file():
+        raise PipelineInputError(f"The file of video {video.pk} is missing from storage.")
+    return path
+
+
+def video_probe_refresh(*, video: Video, probe: ProbeResult) -> Video:
+    """Store a fresh ffprobe answer on the video (the reprocess job's first step)."""
+    fields = {
+        "duration_s": probe.duration_s,
+        "width": probe.width,
+        "height": probe.height,
+        "fps": probe.fps,
+        "video_codec": (probe.video_codec or "")[:32],
+        "audio_codec": (probe.audio_codec or "")[:32],
+        "has_audio": bool(probe.has_audio),
+        "size_bytes": probe.size_bytes or video.size_bytes,
+        "probe": probe.to_dict(),
+    }
+    Video.objects.filter(pk=video.pk).update(**fields)  # only these fields: the status belongs to the tasks
+    for name, value in fields.items():
+        setattr(video, name, value)
+    return video
+
+
+def video_thumbnail_replace(*, video: Video, image: Path) -> str | None:
+    """Move a poster frame into storage as the video's thumbnail (the old one is removed); returns its URL."""
+    field = video.thumbnail
+    old = field.name
+    with open(image, "rb") as fh:
+        field.save(f"{video.pk}.jpg", File(fh), save=False)
+    Video.objects.filter(pk=video.pk).update(thumbnail=field.name)
+    if old and old != field.name:
+        transaction.on_commit(lambda: field.storage.delete(old))
+    log.info("video.thumbnail video_id=%s name=%s", video.pk, field.name)
+    return video_thumbnail_url(video)
+
+
+def video_thumbnail_url(video: Video) -> str | None:
+    return reverse("api-video-thumbnail", kwargs={"pk": video.pk}) if video.thumbnail else None
