@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -44,6 +45,8 @@ class Command(BaseCommand):
             raise CommandError(f"The output folder {output.parent} does not exist.")
         if len(opts["inputs"]) < 2:
             raise CommandError("Give at least 2 inputs to compose.")
+        if opts["verbosity"] < 2:  # the bar is the report; task/storage INFO lines would tear it apart
+            logging.getLogger("montage").setLevel(logging.WARNING)
         user = self._user(opts["user"])
         size = _parse_size(opts["size"]) if opts["size"] else None
         manager = get_task_manager().start()
