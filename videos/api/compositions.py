@@ -46,7 +46,7 @@ class CompositionProgressSerializer(TaskProgressSerializer):
         return composition_output(task)
 
 
-def _composition(request: Request, pk: str) -> ProcessingTask:
+def _composition(request: Request, pk: Any) -> ProcessingTask:
     return selectors.task_get(owner=request.user, task_id=pk, kind=KIND)
 
 

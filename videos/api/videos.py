@@ -10,6 +10,7 @@ from typing import IO, Any
 from django.core.files.uploadhandler import FileUploadHandler, TemporaryFileUploadHandler
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
@@ -158,7 +159,7 @@ class _StreamResponse(FileResponse):
     block_size = STREAM_BLOCK_BYTES
 
 
-def file_response(request: Request, field: FieldFile, download_name: str) -> HttpResponse:
+def file_response(request: Request, field: FieldFile, download_name: str) -> HttpResponseBase:
     """200 with the whole file, or 206 with one byte range, or 416; always advertises byte ranges."""
     try:
         size = field.size
@@ -168,11 +169,11 @@ def file_response(request: Request, field: FieldFile, download_name: str) -> Htt
     try:
         wanted = byte_range(request.headers.get("Range"), size)
     except RangeNotSatisfiable:
-        response = HttpResponse(status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE)
-        response["Content-Range"] = f"bytes */{size}"
-        response["Accept-Ranges"] = "bytes"
-        return response
-    fh = field.storage.open(field.name, "rb")
+        refused = HttpResponse(status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE)
+        refused["Content-Range"] = f"bytes */{size}"
+        refused["Accept-Ranges"] = "bytes"
+        return refused
+    fh = field.storage.open(field.name or "", "rb")
     if wanted is None:
         response = _StreamResponse(fh, content_type=content_type, filename=download_name)
         response["Content-Length"] = str(size)
@@ -204,7 +205,7 @@ class AnyAcceptNegotiation(DefaultContentNegotiation):
 def download_name(video: Video, field: FieldFile) -> str:
     """A friendly, header-safe file name: the title (or id) plus the stored extension."""
     stem = re.sub(r"[^\w.-]+", "_", video.title).strip("._") or str(video.pk)
-    return f"{stem[:80]}{PurePath(field.name).suffix}"
+    return f"{stem[:80]}{PurePath(field.name or '').suffix}"
 
 
 # Views ----------------------------------------------------------------------------------------
@@ -276,7 +277,7 @@ class VideoFileApi(APIView):
     content_negotiation_class = AnyAcceptNegotiation
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes, (206, "application/octet-stream"): bytes})
-    def get(self, request: Request, pk: str) -> HttpResponse:
+    def get(self, request: Request, pk: str) -> HttpResponseBase:
         """Download your video's file; honours a single HTTP byte Range so players can seek."""
         video = get_object_or_404(selectors.video_list(owner=request.user), pk=pk)
         return file_response(request, video.file, download_name(video, video.file))
@@ -286,7 +287,7 @@ class VideoThumbnailApi(APIView):
     content_negotiation_class = AnyAcceptNegotiation
 
     @extend_schema(responses={(200, "image/jpeg"): bytes})
-    def get(self, request: Request, pk: str) -> HttpResponse:
+    def get(self, request: Request, pk: str) -> HttpResponseBase:
         """Your video's thumbnail image (404 when it has none)."""
         video = get_object_or_404(selectors.video_list(owner=request.user), pk=pk)
         if not video.thumbnail:

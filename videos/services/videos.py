@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path, PurePath
+from typing import IO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -106,8 +107,12 @@ def safe_extension(original_name: str, probe: ProbeResult) -> str:
 class _MovableFile(File):
     """A local file that storage may move instead of copy (Django moves anything with temporary_file_path)."""
 
+    def __init__(self, path: Path, fh: IO[bytes]) -> None:
+        super().__init__(fh, name=str(path))
+        self.path = path
+
     def temporary_file_path(self) -> str:
-        return self.file.name
+        return str(self.path)
 
 
 def probe_or_refuse(path: Path | str) -> ProbeResult:
@@ -150,12 +155,12 @@ def video_store(
     )
     name = f"{video.pk}{safe_extension(original_name or source.name, probe)}"
     with open(source, "rb") as fh:
-        content = _MovableFile(fh, name=str(source)) if move else File(fh)
+        content = _MovableFile(source, fh) if move else File(fh)
         video.file.save(name, content, save=False)
     try:
         video.save()
     except BaseException:
-        video.file.storage.delete(video.file.name)
+        video.file.storage.delete(video.file.name or name)
         raise
     log.info("video.stored video_id=%s owner_id=%s size=%s", video.pk, owner.pk, video.size_bytes)
     return video
@@ -212,7 +217,7 @@ def video_delete(*, video: Video) -> None:
                 f"A {blocking.kind} task is {blocking.status} on this video; cancel it or wait, then delete.",
                 task_id=str(blocking.pk),
             )
-        names = [f.name for f in (video.file, video.thumbnail) if f]
+        names = [f.name for f in (video.file, video.thumbnail) if f and f.name]
         storage = video.file.storage
         video_id = video.pk
         video.delete()
