@@ -17,7 +17,6 @@
     if (ok) { window.location.assign(`/tasks/${data.task_id}/`); return; }
     if (status === 409 && data && data.code === "task_conflict" && data.task_id) {
       pending = button;
-      M.setField(conflict, "message", data.detail || "This is already running on this video.");
       conflict.querySelector('[data-field="link"]').href = `/tasks/${data.task_id}/`;
       conflict.hidden = false;
       return;

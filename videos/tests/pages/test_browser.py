@@ -15,11 +15,12 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from videos.media.ffmpeg import probe
-from videos.models import ProcessingTask, Video
+from videos.models import ProcessingTask, SubtitleSegment, Video
 from videos.services.compositions import composition_start
 from videos.services.videos import video_import
 from videos.taskmanager.context import task_tmp_dir
 from videos.tests.clips import cached_clip
+from videos.tests.fake_openai import fake_openai  # noqa: F401 - the fixture
 from videos.tests.taskmanager.helpers import wait_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -46,15 +47,14 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser, live_server, task_manager, user, settings) -> Iterator[Page]:  # noqa: ANN001
-    """A logged-in page on the live server; the TaskManager's real threads run the work."""
+def idle_page(browser, live_server, transactional_db, user, settings) -> Iterator[Page]:  # noqa: ANN001
+    """A logged-in page on the live server; no TaskManager runs, so queued tasks stay pending."""
     settings.FFMPEG_PRESET = "medium"  # slower than the default veryfast, so the bar has time to be seen
     context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
     context.set_default_timeout(20_000)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    tab.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
     tab.goto(f"{live_server.url}/tasks/")
     expect(tab).to_have_url(f"{live_server.url}/accounts/login/?next=/tasks/")
     tab.fill('input[name="username"]', "alice")
@@ -63,8 +63,13 @@ def page(browser, live_server, task_manager, user, settings) -> Iterator[Page]: 
     expect(tab).to_have_url(f"{live_server.url}/tasks/")
     yield tab
     context.close()
-    # 4xx answers the page expects (a refused upload) are logged by Chromium as failed loads; scripts must not fail.
-    assert not [e for e in errors if e.startswith("page error")], errors
+    assert not errors, errors  # the page's scripts never threw
+
+
+@pytest.fixture
+def page(task_manager, idle_page) -> Page:  # noqa: ANN001
+    """A logged-in page on the live server; the TaskManager's real threads run the work."""
+    return idle_page
 
 
 def screenshot(page: Page, name: str, *, docs: bool = True) -> None:
@@ -172,7 +177,17 @@ def test_upload_compose_watch_play_download(page: Page, live_server, user, tmp_p
 def test_cancel_a_slow_composition_from_its_page_then_retry(page: Page, live_server, user) -> None:  # noqa: ANN001
     a, b = video_import(owner=user, path=cached_clip(**BIG)), video_import(owner=user, path=cached_clip(**SMALL))
     task = composition_start(owner=user, videos=[a.pk, b.pk, a.pk, b.pk], title="Long one")
-    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    # The tasks list keeps the row's bar live too (one poll for all active rows).
+    nav(page, "Tasks")
+    row = page.locator(f'#active-tasks [data-task="{task.pk}"]')
+    page.evaluate("window.__sameDocument = true")
+    expect(row.locator('[data-field="status"]')).to_have_text("processing")
+    row_bar = f'#active-tasks [data-task="{task.pk}"] [data-bar]'
+    page.wait_for_function(f"Number(document.querySelector('{row_bar}').getAttribute('aria-valuenow')) > 3")
+    assert page.evaluate("window.__sameDocument") is True
+    with page.expect_navigation(wait_until="load"):
+        row.locator("a.title").click()
+    expect(page).to_have_url(f"{live_server.url}/tasks/{task.pk}/")
     page.wait_for_function(f"Number(document.querySelector('{OVERALL_BAR}').getAttribute('aria-valuenow')) > 6")
     expect(page.locator('[data-subtask="concatenate"] [data-field="status"]')).to_have_text("processing")
     started = time.monotonic()
@@ -216,3 +231,72 @@ def test_garbage_upload_shows_the_apis_message(page: Page, user, tmp_path) -> No
     screenshot(page, "upload-error.png", docs=False)
     assert not Video.objects.filter(owner=user).exists()
     expect(page.locator("#no-videos")).to_be_visible()
+
+
+def test_video_page_conflict_offers_view_it_and_force(idle_page: Page, live_server, user) -> None:  # noqa: ANN001
+    page = idle_page
+    video = video_import(owner=user, path=cached_clip(seconds=1, width=320, height=240, fps=25, audio=True))
+    page.goto(f"{live_server.url}/videos/{video.pk}/")
+    with page.expect_navigation(wait_until="load"):
+        page.click('button[data-action="transcribe"]')
+    first = ProcessingTask.objects.get(video=video, kind="transcription")
+    expect(page).to_have_url(f"{live_server.url}/tasks/{first.pk}/")
+    expect(page.locator('#task [data-field="status"]').first).to_have_text("pending")
+
+    page.goto(f"{live_server.url}/videos/{video.pk}/")
+    page.click('button[data-action="transcribe"]')  # the first one has not run yet: 409 task_conflict
+    conflict = page.locator("#conflict")
+    expect(conflict).to_be_visible()
+    expect(conflict).to_contain_text("Already running on this video: view it.")
+    expect(conflict.locator('a[data-field="link"]')).to_have_attribute("href", f"/tasks/{first.pk}/")
+    screenshot(page, "video-conflict.png", docs=False)
+    with page.expect_navigation(wait_until="load"):
+        page.click("#force")
+    second = ProcessingTask.objects.exclude(pk=first.pk).get(video=video, kind="transcription")
+    expect(page).to_have_url(f"{live_server.url}/tasks/{second.pk}/")
+    assert ProcessingTask.objects.get(pk=first.pk).status == "cancelled"
+    assert second.status == "pending"
+
+    page.goto(f"{live_server.url}/videos/{video.pk}/")  # "View it" leads to the task in the way
+    page.click('button[data-action="transcribe"]')
+    with page.expect_navigation(wait_until="load"):
+        page.click('#conflict a[data-field="link"]')
+    expect(page).to_have_url(f"{live_server.url}/tasks/{second.pk}/")
+
+
+def test_transcribe_from_the_video_page_shows_transcript_and_captions(
+    page: Page,
+    live_server,
+    user,
+    fake_openai,
+    settings,
+    tmp_path,  # noqa: ANN001, F811
+) -> None:
+    settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = fake_openai.api_key, fake_openai.base_url
+    video = video_import(owner=user, path=cached_clip(seconds=3, width=320, height=240, fps=25, audio=True))
+    page.goto(f"{live_server.url}/videos/{video.pk}/")
+    with page.expect_navigation(wait_until="load"):
+        page.click('button[data-action="transcribe"]')
+    expect(page.locator('#task [data-field="status"]').first).to_have_text("completed", timeout=60_000)
+    count = SubtitleSegment.objects.filter(video=video).count()
+    assert count >= 3  # the fake server answers one segment per second of audio
+    transcript = page.locator("#result .transcript li")
+    expect(transcript).to_have_count(count)
+    expect(transcript.first.locator(".stamp")).to_have_text("0:00.0")
+    expect(transcript.nth(1).locator(".stamp")).to_have_text("0:01.0")
+    page.evaluate("document.querySelector('#result video').textTracks[0].mode = 'showing'")
+    page.wait_for_function(f"(document.querySelector('#result video').textTracks[0].cues || []).length === {count}")
+    with page.expect_download() as download_info:
+        page.click('#result a:text("Download VTT")')
+    vtt = tmp_path / "t.vtt"
+    download_info.value.save_as(vtt)
+    assert vtt.read_text().startswith("WEBVTT")
+    with page.expect_download() as download_info:
+        page.click('#result a:text("Download SRT")')
+    srt = tmp_path / "t.srt"
+    download_info.value.save_as(srt)
+    assert srt.read_text().startswith("1\n00:00:00,000 --> ")
+    screenshot(page, "transcription-done.png", docs=False)
+    page.goto(f"{live_server.url}/videos/{video.pk}/")
+    expect(page.locator(".transcript li")).to_have_count(count)
+    expect(page.locator(".badge.big")).to_have_text("ready")
