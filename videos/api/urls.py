@@ -3,6 +3,7 @@
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from videos.api import compositions, tasks
+from videos.api import pipeline
 from videos.api import videos as video_api
 from videos.api.auth import TokenCreateApi
 from videos.api.routing import both
@@ -23,6 +24,10 @@ urlpatterns = [
     *both("videos/<uuid:pk>/status", video_api.VideoStatusApi.as_view(), name="api-video-status"),
     *both("videos/<uuid:pk>/file", video_api.VideoFileApi.as_view(), name="api-video-file"),
     *both("videos/<uuid:pk>/thumbnail", video_api.VideoThumbnailApi.as_view(), name="api-video-thumbnail"),
+    *both("videos/<uuid:pk>/reprocess", pipeline.VideoReprocessApi.as_view(), name="api-video-reprocess"),
+    *both("videos/<uuid:pk>/run_sync", pipeline.VideoRunSyncApi.as_view(), name="api-video-run-sync"),
+    *both("videos/<uuid:pk>/retranscribe", pipeline.VideoRetranscribeApi.as_view(), name="api-video-retranscribe"),
+    *both("videos/<uuid:pk>/segments", pipeline.VideoSegmentsApi.as_view(), name="api-video-segments"),
     *both("compositions", compositions.CompositionCreateApi.as_view(), name="api-composition-create"),
     *both("compositions/<uuid:pk>", compositions.CompositionDetailApi.as_view(), name="api-composition-detail"),
     *both("compositions/<uuid:pk>/cancel", compositions.CompositionCancelApi.as_view(), name="api-composition-cancel"),

@@ -22,7 +22,7 @@ from videos.services.transcripts import AUDIO_NAME
 from videos.services.videos import video_import
 from videos.taskmanager.backends import run_pending_inline
 from videos.taskmanager.context import task_tmp_dir
-from videos.tests.clips import cached_clip, make_speech_wav
+from videos.tests.clips import cached_clip
 from videos.tests.fake_openai import (  # noqa: F401 - fake_openai is the fixture
     FakeOpenAI,
     Recorded,
@@ -55,10 +55,12 @@ def ffmpeg(*args: str) -> None:
 
 @cache
 def speech_wav(text: str = SENTENCE, repeat: int = 1) -> Path:
-    """espeak-ng saying `text` `repeat` times (22.05 kHz mono WAV), made once per session."""
+    """espeak-ng (en-us+f2, 140 wpm) saying `text` `repeat` times, as a 16 kHz mono WAV, made once per session."""
     path = _cache_dir() / f"speech-{abs(hash((text, repeat)))}.wav"
-    raw = make_speech_wav(path.with_suffix(".raw.wav"), " ".join([text] * repeat))
-    ffmpeg("-i", str(raw), "-ar", "22050", "-ac", "1", str(path))  # espeak's own header is not always wave-clean
+    raw = path.with_suffix(".raw.wav")
+    words = " ".join([text] * repeat)
+    subprocess.run(["espeak-ng", "-v", "en-us+f2", "-s", "140", "-w", str(raw), words], check=True, timeout=120)
+    ffmpeg("-i", str(raw), "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(path))
     return path
 
 

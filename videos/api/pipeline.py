@@ -1,0 +1,170 @@
+"""Pipeline endpoints on one video: reprocess (POST/GET), run_sync, retranscribe, segments (json/srt/vtt)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from videos import selectors
+from videos.api.serializers import (
+    AsyncTaskResponseSerializer,
+    TaskProgressSerializer,
+    accepted,
+    task_progress,
+    task_progress_placeholder,
+)
+from videos.engines.subtitles import Cue, to_srt, to_vtt
+from videos.engines.transcription import ENGINE_NAMES
+from videos.models import Video
+from videos.services.pipeline import REPROCESS, reprocess_start, transcription_start
+from videos.services.transcripts import video_segments
+
+
+# Renderers: DRF picks them by ?format=srt|vtt (its own `format` parameter) or by the Accept header.
+class _SubtitleRenderer(BaseRenderer):
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        cues = [Cue(index=row["index"], start=row["start"], end=row["end"], text=row["text"]) for row in data or []]
+        return self.write(cues).encode("utf-8")
+
+    def write(self, cues: list[Cue]) -> str:
+        raise NotImplementedError
+
+
+class SrtRenderer(_SubtitleRenderer):
+    """Segments as a SubRip file."""
+
+    media_type = "application/x-subrip"
+    format = "srt"
+
+    def write(self, cues: list[Cue]) -> str:
+        return to_srt(cues)
+
+
+class VttRenderer(_SubtitleRenderer):
+    """Segments as a WebVTT file."""
+
+    media_type = "text/vtt"
+    format = "vtt"
+
+    def write(self, cues: list[Cue]) -> str:
+        return to_vtt(cues)
+
+
+def _video(request: Request, pk: str) -> Video:
+    return get_object_or_404(selectors.video_list(owner=request.user), pk=pk)
+
+
+class StartInputSerializer(serializers.Serializer):
+    force = serializers.BooleanField(default=False, help_text="Cancel the active task on this video and start anew.")
+    engine = serializers.ChoiceField(choices=ENGINE_NAMES, required=False, help_text="Transcription engine.")
+
+
+def start_input(request: Request) -> dict[str, Any]:
+    """`force`/`engine` from the JSON (or form) body, or from the query string (?force=true)."""
+    body = request.data if isinstance(request.data, Mapping) else {}
+    raw = {key: body[key] for key in ("force", "engine") if key in body}
+    for key in ("force", "engine"):
+        if key in request.query_params:
+            raw[key] = request.query_params[key]
+    data = StartInputSerializer(data=raw)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
+
+
+START_PARAMETERS = [
+    OpenApiParameter("force", OpenApiTypes.BOOL, description="Replace an active task (also accepted in the body)."),
+    OpenApiParameter("engine", OpenApiTypes.STR, enum=list(ENGINE_NAMES), description="Transcription engine."),
+]
+
+
+class VideoReprocessApi(APIView):
+    @extend_schema(responses=TaskProgressSerializer)
+    def get(self, request: Request, pk: str) -> Response:
+        """Progress of the video's latest reprocess task; an all-pending placeholder if it never ran."""
+        video = _video(request, pk)
+        task = selectors.video_latest_task(video=video, kind=REPROCESS)
+        if task is None:
+            return Response(task_progress_placeholder(kind=REPROCESS, video_id=video.pk))
+        return Response(task_progress(task))
+
+    @extend_schema(
+        request=StartInputSerializer, parameters=START_PARAMETERS, responses={202: AsyncTaskResponseSerializer}
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        """Run the pipeline on the video in the background (409 task_conflict if one is active; force replaces it)."""
+        task = reprocess_start(owner=request.user, video=_video(request, pk), **start_input(request))
+        return accepted(task, message="Reprocessing queued; poll status_url (or GET this URL) for progress.")
+
+
+class VideoRunSyncApi(APIView):
+    @extend_schema(
+        request=StartInputSerializer, parameters=START_PARAMETERS, responses={202: AsyncTaskResponseSerializer}
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        """The same as POST .../reprocess: asynchronous despite its name, kept for old clients."""
+        task = reprocess_start(owner=request.user, video=_video(request, pk), **start_input(request))
+        return accepted(task, message="Reprocessing queued (run_sync is asynchronous); poll status_url for progress.")
+
+
+class VideoRetranscribeApi(APIView):
+    @extend_schema(
+        request=StartInputSerializer, parameters=START_PARAMETERS, responses={202: AsyncTaskResponseSerializer}
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        """Transcribe the video again; its old segments are replaced when the new ones are ready."""
+        task = transcription_start(owner=request.user, video=_video(request, pk), **start_input(request))
+        return accepted(task, message="Transcription queued; poll status_url for progress.")
+
+
+SegmentSchema = inline_serializer(
+    "Segment",
+    {
+        "index": serializers.IntegerField(),
+        "start": serializers.FloatField(),
+        "end": serializers.FloatField(),
+        "text": serializers.CharField(),
+    },
+    many=True,
+)
+
+
+class VideoSegmentsApi(APIView):
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, SrtRenderer, VttRenderer]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "srt", "vtt"])],
+        responses={
+            (200, "application/json"): SegmentSchema,
+            (200, "application/x-subrip"): OpenApiTypes.STR,
+            (200, "text/vtt"): OpenApiTypes.STR,
+        },
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        """The video's subtitle segments in time order: JSON, or ?format=srt / ?format=vtt files."""
+        video = _video(request, pk)
+        rows = list(video_segments(video=video).values("index", "start", "end", "text"))
+        fmt = getattr(request.accepted_renderer, "format", "json")
+        headers = {}
+        if fmt in ("srt", "vtt"):
+            stem = re.sub(r"[^\w.-]+", "_", video.title).strip("._") or str(video.pk)
+            headers["Content-Disposition"] = f'inline; filename="{stem[:80]}.{fmt}"'
+        return Response(rows, headers=headers)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        # Errors stay JSON even when a subtitle file was asked for.
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
