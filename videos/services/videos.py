@@ -115,12 +115,16 @@ class _MovableFile(File):
         return str(self.path)
 
 
-def probe_or_refuse(path: Path | str) -> ProbeResult:
-    """ffprobe the file; anything that is not decodable media is our 400 unsupported_media."""
+def probe_or_refuse(path: Path, *, shown_as: str = "") -> ProbeResult:
+    """ffprobe the file; anything that is not decodable media is our 400 unsupported_media.
+
+    `shown_as` replaces the file's own name in the message (an upload's temporary name means nothing to users).
+    """
     try:
         return media.probe(path)
     except media.UnsupportedMediaError as exc:
-        raise UnsupportedMediaError(str(exc) or None) from None
+        detail = str(exc).replace(path.name, PurePath(shown_as).name) if shown_as else str(exc)
+        raise UnsupportedMediaError(detail or None) from None
 
 
 def video_store(
@@ -182,15 +186,12 @@ def video_upload(*, owner: AbstractBaseUser, file: UploadedFile, title: str = ""
 
 
 def _store_upload(*, owner: AbstractBaseUser, path: Path, name: str, title: str, move: bool) -> Video:
-    result = probe_or_refuse(path)
+    result = probe_or_refuse(path, shown_as=name)
     return video_store(owner=owner, source=path, probe=result, title=title, original_name=name, move=move)
 
 
 def video_import(*, owner: AbstractBaseUser, path: Path, title: str = "") -> Video:
-    """Copy a local file (a shell user's) into storage as one of `owner`'s videos."""
-    size = path.stat().st_size
-    if size > upload_limit_bytes():
-        raise too_large_error(size)
+    """Copy a local file (a shell user's) into storage as one of `owner`'s videos (MAX_UPLOAD_MB is for the web)."""
     result = probe_or_refuse(path)
     return video_store(owner=owner, source=path, probe=result, title=title, original_name=path.name)
 

@@ -103,7 +103,8 @@ def test_garbage_upload_is_refused_with_nothing_left(db, api, settings, upload_t
 
 def test_text_file_upload_is_unsupported_media(db, api, settings):  # noqa: ANN001
     text = SimpleUploadedFile("notes.txt", b"hello, not a video\n" * 10)
-    assert_error(api.post("/api/v1/videos/", {"file": text}, format="multipart"), 400, "unsupported_media")
+    body = assert_error(api.post("/api/v1/videos/", {"file": text}, format="multipart"), 400, "unsupported_media")
+    assert "notes.txt" in body["detail"] and "tmp" not in body["detail"]  # the user's name, not ours
     assert not Video.objects.exists() and media_files(settings) == []
 
 
