@@ -114,13 +114,17 @@ class ProcessingTaskAdmin(admin.ModelAdmin):
             try:
                 task = task_cancel(task=task)
             except MontageError as exc:
-                self.message_user(request, f"{task.kind} {task.pk}: not cancelled. {exc.detail}", messages.WARNING)
+                self.message_user(
+                    request, f"Task {task.pk} ({task.kind}): not cancelled. {exc.detail}", messages.WARNING
+                )
                 continue
             if task.status == ProcessingTask.Status.CANCELLED:
-                self.message_user(request, f"{task.kind} {task.pk}: cancelled.", messages.SUCCESS)
+                self.message_user(request, f"Task {task.pk} ({task.kind}): cancelled.", messages.SUCCESS)
             else:
                 self.message_user(
-                    request, f"{task.kind} {task.pk}: cancel requested; it stops at its next checkpoint.", messages.INFO
+                    request,
+                    f"Task {task.pk} ({task.kind}): cancel requested; it stops at its next checkpoint.",
+                    messages.INFO,
                 )
 
     @admin.action(description="Retry selected tasks (failed or cancelled)")
@@ -129,9 +133,9 @@ class ProcessingTaskAdmin(admin.ModelAdmin):
             try:
                 new = task_retry(task=task)
             except MontageError as exc:
-                self.message_user(request, f"{task.kind} {task.pk}: not retried. {exc.detail}", messages.WARNING)
+                self.message_user(request, f"Task {task.pk} ({task.kind}): not retried. {exc.detail}", messages.WARNING)
                 continue
-            self.message_user(request, f"{task.kind} {task.pk}: retried as {new.pk}.", messages.SUCCESS)
+            self.message_user(request, f"Task {task.pk} ({task.kind}): retried as {new.pk}.", messages.SUCCESS)
 
 
 class SubtitleSegmentInline(admin.TabularInline):

@@ -85,9 +85,9 @@ def test_cancel_action_cancels_a_running_and_a_pending_task_and_reports_a_finish
     assert wait_status(running.pk, "cancelled", "failed", "completed") == "cancelled"
     assert ProcessingTask.objects.get(pk=waiting.pk).status == "cancelled"
     assert ProcessingTask.objects.get(pk=done.pk).status == "completed"
-    assert f"test_gate {running.pk}: cancelled." in messages  # the action waits briefly for the worker to stop
-    assert f"test_noop {waiting.pk}: cancelled." in messages
-    assert any(m.startswith(f"test_noop {done.pk}: not cancelled. The task is completed") for m in messages)
+    assert f"Task {running.pk} (test_gate): cancelled." in messages  # the action waits briefly for the worker to stop
+    assert f"Task {waiting.pk} (test_noop): cancelled." in messages
+    assert any(m.startswith(f"Task {done.pk} (test_noop): not cancelled. The task is completed") for m in messages)
     jobs_for_tests.gate("admin-blocker").set()
     assert wait_status(blocker.pk, "completed") == "completed"  # the other task was left alone
 
@@ -102,10 +102,10 @@ def test_retry_action_queues_a_new_task_for_failed_and_cancelled_only(staff, use
     messages = act(staff, "retry_tasks", failed, cancelled, active)
     new = ProcessingTask.objects.get(retry_of=failed)
     again = ProcessingTask.objects.get(retry_of=cancelled)
-    assert again.args == {"n": 1} and f"test_noop {cancelled.pk}: retried as {again.pk}." in messages
+    assert again.args == {"n": 1} and f"Task {cancelled.pk} (test_noop): retried as {again.pk}." in messages
     assert new.kind == "test_sleep" and new.args == failed.args and new.status == "pending" and new.owner == user
-    assert f"test_sleep {failed.pk}: retried as {new.pk}." in messages
-    assert any(m.startswith(f"test_noop {active.pk}: not retried.") for m in messages)
+    assert f"Task {failed.pk} (test_sleep): retried as {new.pk}." in messages
+    assert any(m.startswith(f"Task {active.pk} (test_noop): not retried.") for m in messages)
     assert not ProcessingTask.objects.filter(retry_of=active).exists()
     run_pending_inline()
     new.refresh_from_db()
