@@ -36,12 +36,16 @@ def shown_progress(task: ProcessingTask) -> float:
     return 100.0 if task.status == ProcessingTask.Status.COMPLETED else min(task.progress, 99.9)
 
 
+SUBTASK_FIELDS = ("position", "name", "weight", "status", "progress_column", "started_at", "finished_at")
+VIDEO_TASK_FIELDS = ("kind", "status", "stage", "progress", "created_at", "finished_at")
+
+
 class SubTaskInline(admin.TabularInline):
     model = SubTask
     extra = 0
     can_delete = False
-    fields = ["position", "name", "weight", "status", "progress_column", "started_at", "finished_at"]
-    readonly_fields = fields
+    fields = SUBTASK_FIELDS
+    readonly_fields = SUBTASK_FIELDS
     ordering = ["position"]
 
     @admin.display(description="progress")
@@ -151,8 +155,8 @@ class TaskOnVideoInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["kind", "status", "stage", "progress", "created_at", "finished_at"]
-    readonly_fields = fields
+    fields = VIDEO_TASK_FIELDS
+    readonly_fields = VIDEO_TASK_FIELDS
     ordering = ["-created_at"]
     verbose_name_plural = "tasks on this video"
 

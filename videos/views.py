@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -20,6 +21,11 @@ FINISHED_TASKS_SHOWN = 50
 SEGMENTS_SHOWN = 2000  # a page holds a long transcript; the SRT/VTT downloads hold every cue
 
 
+def _me(request: HttpRequest) -> AbstractBaseUser:
+    """The logged-in user: every page is behind login_required, so never the anonymous one."""
+    return cast(AbstractBaseUser, request.user)
+
+
 def _rows(tasks: Any) -> list[tuple[ProcessingTask, dict[str, Any]]]:
     """Each task with its TaskProgress, the same shape the page's JS later polls."""
     return [(task, task_progress(task)) for task in tasks]
@@ -28,21 +34,21 @@ def _rows(tasks: Any) -> list[tuple[ProcessingTask, dict[str, Any]]]:
 @login_required
 def library(request: HttpRequest) -> HttpResponse:
     """My videos and the upload drop zone."""
-    page = Paginator(selectors.video_list(owner=request.user), VIDEOS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.video_list(owner=_me(request)), VIDEOS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "videos/library.html", {"page": page, "max_upload_mb": settings.MAX_UPLOAD_MB})
 
 
 @login_required
 def compose(request: HttpRequest) -> HttpResponse:
     """Pick and order two or more of my videos, then start a composition."""
-    videos = selectors.video_list(owner=request.user)
+    videos = selectors.video_list(owner=_me(request))
     return render(request, "videos/compose.html", {"videos": videos, "engines": ENGINES})
 
 
 @login_required
 def task_list(request: HttpRequest) -> HttpResponse:
     """My active and finished tasks, each with its progress (kept live by the page's JS)."""
-    tasks = selectors.task_list(owner=request.user).select_related("video")
+    tasks = selectors.task_list(owner=_me(request)).select_related("video")
     active = _rows(tasks.filter(status__in=ProcessingTask.ACTIVE))
     finished = _rows(tasks.filter(status__in=ProcessingTask.FINISHED)[:FINISHED_TASKS_SHOWN])
     return render(request, "videos/tasks.html", {"active": active, "finished": finished})
@@ -85,7 +91,7 @@ def _result_context(task: ProcessingTask) -> dict[str, Any]:
 @login_required
 def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
     """One task: overall and per-step progress, cancel/retry, the error or the result."""
-    task = get_object_or_404(selectors.task_list(owner=request.user).select_related("video", "retry_of"), pk=pk)
+    task = get_object_or_404(selectors.task_list(owner=_me(request)).select_related("video", "retry_of"), pk=pk)
     context = {"progress": task_progress(task), "retries": task.retries.order_by("-created_at")[:5]}
     return render(request, "videos/task_detail.html", {**_result_context(task), **context})
 
@@ -93,14 +99,14 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
 @login_required
 def task_result(request: HttpRequest, pk: str) -> HttpResponse:
     """The task page's result block alone, fetched by its JS when the task finishes (no reload)."""
-    task = get_object_or_404(selectors.task_list(owner=request.user).select_related("video"), pk=pk)
+    task = get_object_or_404(selectors.task_list(owner=_me(request)).select_related("video"), pk=pk)
     return render(request, "videos/_task_result.html", _result_context(task))
 
 
 @login_required
 def video_detail(request: HttpRequest, pk: str) -> HttpResponse:
     """One video: player (with captions once transcribed), metadata, transcribe/reprocess, its tasks."""
-    video: Video = get_object_or_404(selectors.video_list(owner=request.user), pk=pk)
-    tasks = _rows(selectors.task_list(owner=request.user).filter(video=video)[:10])
+    video: Video = get_object_or_404(selectors.video_list(owner=_me(request)), pk=pk)
+    tasks = _rows(selectors.task_list(owner=_me(request)).filter(video=video)[:10])
     context = {"video": video, "tasks": tasks, "segments": _segments(video)}
     return render(request, "videos/video_detail.html", context)

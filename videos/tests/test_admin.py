@@ -109,7 +109,7 @@ def test_retry_action_queues_a_new_task_for_failed_and_cancelled_only(staff, use
     assert not ProcessingTask.objects.filter(retry_of=active).exists()
     run_pending_inline()
     new.refresh_from_db()
-    assert new.status == "failed" and "failing on purpose in first" in new.error_message
+    assert new.status == "failed" and "failing on purpose in first" in (new.error_message or "")
 
 
 def test_only_finished_tasks_can_be_deleted(staff, user) -> None:  # noqa: ANN001

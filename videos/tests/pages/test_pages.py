@@ -145,7 +145,9 @@ def test_task_page_renders_progress_before_any_script_runs(browser, user) -> Non
     html = browser.get(f"/tasks/{task.pk}/").content.decode()
     assert 'data-subtask="first"' in html and 'data-subtask="second"' in html
     assert 'id="cancel"' in html and re.search(r'id="retry"[^>]* hidden', html)
-    data = json.loads(re.search(r'<script id="task-data" type="application/json">(.*?)</script>', html).group(1))
+    embedded = re.search(r'<script id="task-data" type="application/json">(.*?)</script>', html)
+    assert embedded is not None
+    data = json.loads(embedded.group(1))
     assert data["task_id"] == str(task.pk) and data["status"] == "pending" and len(data["subtasks"]) == 2
     assert f'data-status-url="/api/v1/tasks/{task.pk}/"' in html
 
