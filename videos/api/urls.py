@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from videos.api import compositions, tasks
 from videos.api import pipeline
+from videos.api import srt_media as srt_media_api
 from videos.api import videos as video_api
 from videos.api.auth import TokenCreateApi
 from videos.api.routing import both
@@ -31,4 +32,6 @@ urlpatterns = [
     *both("compositions", compositions.CompositionCreateApi.as_view(), name="api-composition-create"),
     *both("compositions/<uuid:pk>", compositions.CompositionDetailApi.as_view(), name="api-composition-detail"),
     *both("compositions/<uuid:pk>/cancel", compositions.CompositionCancelApi.as_view(), name="api-composition-cancel"),
+    *both("process/srt_media", srt_media_api.SrtMediaCreateApi.as_view(), name="api-srt-media"),
+    *both("process/srt_media/sync", srt_media_api.SrtMediaSyncApi.as_view(), name="api-srt-media-sync"),
 ]
