@@ -9,11 +9,13 @@
     return meta ? meta.content : "";
   }
 
-  /** Call the JSON API with the session cookie; resolves to {ok, status, data} (never throws on 4xx/5xx). */
+  /** Call the API (JSON or FormData body) with the session cookie; resolves to {ok, status, data} (never throws on 4xx/5xx). */
   async function api(method, url, body) {
     const headers = { Accept: "application/json", "X-CSRFToken": csrfToken() };
     const init = { method, headers, credentials: "same-origin" };
-    if (body !== undefined) {
+    if (body instanceof FormData) {
+      init.body = body; // multipart: the browser writes the boundary
+    } else if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }

@@ -12,10 +12,17 @@
 
   function finish(row, task) {
     M.paintTask(row, task);
-    if (finishedList && row.parentElement !== finishedList) {
+    const from = row.parentElement;
+    if (finishedList && from !== finishedList) {
       const empty = finishedList.querySelector(".empty");
       if (empty) empty.remove();
       finishedList.prepend(row);
+      if (!from.querySelector("[data-task]")) {
+        const none = document.createElement("li");
+        none.className = "empty muted";
+        none.textContent = "Nothing running.";
+        from.append(none);
+      }
     }
   }
 

@@ -17,11 +17,13 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from videos.media.ffmpeg import probe
 from videos.models import ProcessingTask, SubtitleSegment, Video
 from videos.services.compositions import composition_start
+from videos.services.tasks import task_submit
 from videos.services.videos import video_import
 from videos.taskmanager.context import task_tmp_dir
+from videos.tests import jobs_for_tests
 from videos.tests.clips import cached_clip
-from videos.tests.fake_openai import fake_openai  # noqa: F401 - the fixture
 from videos.tests.taskmanager.helpers import wait_status
+from videos.views import clock
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -101,8 +103,26 @@ def bar_value(page: Page) -> float:
 def test_upload_compose_watch_play_download(page: Page, live_server, user, tmp_path) -> None:  # noqa: ANN001
     beach, city = named_copy(tmp_path, "beach.mp4", **BIG), named_copy(tmp_path, "city.mp4", **SMALL)
     nav(page, "Library")
+    # Throttle the upload link (Chromium's network emulation) so the upload bar has steps to show.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 5, "downloadThroughput": -1, "uploadThroughput": 600_000},
+    )
     page.set_input_files("#upload-input", [str(beach), str(city)])
+    upload_bar = "#uploads li:last-child [data-bar]"  # beach: sent first, so listed last
+    sent: list[float] = []
+    while page.get_attribute("#uploads li:last-child", "data-state") in (None, "checking") or not sent:
+        sent.append(float(page.get_attribute(upload_bar, "aria-valuenow") or 0))
+        if sent[-1] >= 100 or len(sent) > 400:
+            break
+        time.sleep(0.02)
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": -1})  # fmt: skip
     expect(page.locator('#uploads li[data-state="done"]')).to_have_count(2, timeout=30_000)
+    partial = sorted({v for v in sent if 0 < v < 100})
+    assert len(partial) >= 3 and sent == sorted(sent), f"upload bar values: {sent}"
     expect(page.locator("#videos li.video")).to_have_count(2)  # the list refreshed without a reload
     screenshot(page, "library.png", docs=False)
     assert Video.objects.filter(owner=user).count() == 2
@@ -161,8 +181,8 @@ def test_upload_compose_watch_play_download(page: Page, live_server, user, tmp_p
     download_info.value.save_as(saved)
     got = probe(saved)
     assert abs(got.duration_s - 24) < 0.6 and (got.width, got.height) == (640, 360)
-    task = ProcessingTask.objects.get(pk=task_id)
-    assert task.result["mode"] != "copy" and saved.stat().st_size == task.result["size_bytes"]
+    output = ProcessingTask.objects.get(pk=task_id).result or {}
+    assert output["mode"] != "copy" and saved.stat().st_size == output["size_bytes"]
 
     # The tasks page lists it as finished; the new video is in the library.
     nav(page, "Tasks")
@@ -178,15 +198,17 @@ def test_cancel_a_slow_composition_from_its_page_then_retry(page: Page, live_ser
     a, b = video_import(owner=user, path=cached_clip(**BIG)), video_import(owner=user, path=cached_clip(**SMALL))
     task = composition_start(owner=user, videos=[a.pk, b.pk, a.pk, b.pk], title="Long one")
     # The tasks list keeps the row's bar live too (one poll for all active rows).
-    nav(page, "Tasks")
-    row = page.locator(f'#active-tasks [data-task="{task.pk}"]')
-    page.evaluate("window.__sameDocument = true")
+    tasks_tab = page
+    nav(tasks_tab, "Tasks")
+    row = tasks_tab.locator(f'[data-task="{task.pk}"]')
+    tasks_tab.evaluate("window.__sameDocument = true")
     expect(row.locator('[data-field="status"]')).to_have_text("processing")
-    row_bar = f'#active-tasks [data-task="{task.pk}"] [data-bar]'
-    page.wait_for_function(f"Number(document.querySelector('{row_bar}').getAttribute('aria-valuenow')) > 3")
-    assert page.evaluate("window.__sameDocument") is True
-    with page.expect_navigation(wait_until="load"):
-        row.locator("a.title").click()
+    row_bar = f'[data-task="{task.pk}"] [data-bar]'
+    tasks_tab.wait_for_function(f"Number(document.querySelector('{row_bar}').getAttribute('aria-valuenow')) > 3")
+
+    # The task's own page, in a second tab, cancels it.
+    page = tasks_tab.context.new_page()
+    page.goto(live_server.url + (row.locator("a.title").get_attribute("href") or ""))
     expect(page).to_have_url(f"{live_server.url}/tasks/{task.pk}/")
     page.wait_for_function(f"Number(document.querySelector('{OVERALL_BAR}').getAttribute('aria-valuenow')) > 6")
     expect(page.locator('[data-subtask="concatenate"] [data-field="status"]')).to_have_text("processing")
@@ -201,6 +223,13 @@ def test_cancel_a_slow_composition_from_its_page_then_retry(page: Page, live_ser
     assert ProcessingTask.objects.get(pk=task.pk).status == "cancelled"
     assert not task_tmp_dir(task.pk).exists()  # the partial output went with it
     assert Video.objects.filter(owner=user).count() == 2  # no composed video
+
+    # Meanwhile the tasks list moved the row to the finished ones, without a reload.
+    expect(tasks_tab.locator(f'#finished-tasks [data-task="{task.pk}"] [data-field="status"]')).to_have_text(
+        "cancelled"
+    )
+    expect(tasks_tab.locator("#active-tasks")).to_have_text("Nothing running.")
+    assert tasks_tab.evaluate("window.__sameDocument") is True
     time.sleep(1.5)
     assert bar_value(page) == stopped_at  # polling stopped with the task
 
@@ -270,7 +299,7 @@ def test_transcribe_from_the_video_page_shows_transcript_and_captions(
     user,
     fake_openai,
     settings,
-    tmp_path,  # noqa: ANN001, F811
+    tmp_path,  # noqa: ANN001
 ) -> None:
     settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = fake_openai.api_key, fake_openai.base_url
     video = video_import(owner=user, path=cached_clip(seconds=3, width=320, height=240, fps=25, audio=True))
@@ -300,3 +329,74 @@ def test_transcribe_from_the_video_page_shows_transcript_and_captions(
     page.goto(f"{live_server.url}/videos/{video.pk}/")
     expect(page.locator(".transcript li")).to_have_count(count)
     expect(page.locator(".badge.big")).to_have_text("ready")
+
+
+SRT = """1
+00:00:00,000 --> 00:00:00,800
+Welcome to the beach.
+
+2
+00:00:00,800 --> 00:00:01,500
+The water is warm today.
+
+3
+00:00:01,600 --> 00:00:02,300
+Now over to the city.
+
+4
+00:00:02,300 --> 00:00:02,900
+Traffic is light.
+"""
+
+
+def test_paragraphs_from_an_srt_on_the_video_page(page: Page, live_server, user, settings, tmp_path) -> None:  # noqa: ANN001
+    settings.OPENAI_API_KEY, settings.PARAGRAPH_ENGINE = "", "rules"
+    video = video_import(owner=user, path=cached_clip(seconds=3, width=320, height=240, fps=25, audio=True))
+    srt = tmp_path / "talk.srt"
+    srt.write_text(SRT)
+    page.goto(f"{live_server.url}/videos/{video.pk}/")
+    page.set_input_files('#srt-form input[name="srt_file"]', str(srt))
+    with page.expect_navigation(wait_until="load"):
+        page.click('#srt-form button[type="submit"]')
+    task = ProcessingTask.objects.get(video=video, kind="srt_media")
+    expect(page).to_have_url(f"{live_server.url}/tasks/{task.pk}/")
+    expect(page.locator('#task [data-field="status"]').first).to_have_text("completed", timeout=60_000)
+    paragraphs = page.locator("#result .paragraphs li")
+    stored = (ProcessingTask.objects.get(pk=task.pk).result or {})["paragraphs"]
+    expect(paragraphs).to_have_count(len(stored))
+    text = " ".join(paragraphs.all_inner_texts())
+    for line in ("Welcome to the beach.", "The water is warm today.", "Now over to the city.", "Traffic is light."):
+        assert line in text
+    expect(paragraphs.first.locator(".stamp")).to_have_text(f"0:00.0 – {clock(stored[0]['end'])}")
+    screenshot(page, "paragraphs-done.png", docs=False)
+
+
+def test_admin_cancels_a_running_task_from_the_changelist(
+    browser,
+    live_server,
+    task_manager,
+    make_user,
+    user,  # noqa: ANN001
+) -> None:
+    make_user("operator", is_staff=True, is_superuser=True)
+    running = task_submit(owner=user, kind="test_gate", args={"gate_name": "admin-browser"})
+    finished = task_submit(owner=user, kind="test_sleep", args={"seconds": 0.05})
+    assert jobs_for_tests.started("admin-browser").wait(10)
+    wait_status(finished.pk, "completed")
+    context = browser.new_context(viewport={"width": 1300, "height": 700})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/admin/videos/processingtask/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", "pw-operator")
+    page.click('input[type="submit"]')
+    row = page.locator(f'tr:has(input[value="{running.pk}"])')
+    expect(row.locator("td.field-status")).to_have_text("Processing")
+    expect(page.locator(f'tr:has(input[value="{finished.pk}"]) td.field-progress_column')).to_contain_text("100%")
+    screenshot(page, "admin-tasks.png", docs=False)
+    row.locator("input.action-select").check()
+    page.select_option('select[name="action"]', "cancel_tasks")
+    page.click('button[name="index"]')
+    expect(page.locator("ul.messagelist")).to_contain_text(f"Task {running.pk} (test_gate): cancelled.")
+    expect(row.locator("td.field-status")).to_have_text("Cancelled")
+    assert ProcessingTask.objects.get(pk=running.pk).status == "cancelled"
+    context.close()
