@@ -61,6 +61,8 @@ def _transcribing(ctx: JobContext, srt_text: str | None, srt_name: str | None) -
         raise SrtMediaInputError("The task has no SRT and its video no longer exists: nothing to process.")
     if not media["path"]:
         raise SrtMediaInputError("The video is not on local storage; it cannot be transcribed here.")
+    if not Path(media["path"]).is_file():
+        raise SrtMediaInputError("The video's file is missing from storage; upload it again.")
     from videos.services.transcripts import transcribe_file  # the transcription service (audio + engine)
 
     try:

@@ -334,3 +334,28 @@ def test_delete_cancels_a_running_task(api, user, manager, settings, media):  # 
     assert not task_tmp_dir(task_id).exists() and ffmpeg_children() == []
     assert_error(api.delete(status_url), 409, "not_cancellable")
     print(f"cancel latency {latency:.2f} s")
+
+
+def test_sync_times_out_while_still_queued(api, user, manager, settings):  # noqa: ANN001
+    """No worker free (none started here): past the timeout the queued task is cancelled, 504."""
+    settings.SYNC_PROCESS_TIMEOUT_SECONDS = 0.3
+    started = time.monotonic()
+    response = api.post(SYNC_URL, {"srt_file": srt_upload(srt(*COVERING))}, format="multipart")
+    body = assert_error(response, 504, "timeout")
+    assert time.monotonic() - started < 2
+    assert ProcessingTask.objects.get(pk=body["task_id"]).status == "cancelled" and body["cancelled"] is True
+
+
+def test_sync_failure_is_500_with_the_reason(api, user, transactional_db, immediate_backend, settings, media):  # noqa: ANN001
+    settings.TRANSCRIPTION_ENGINE = "pocketsphinx"
+    video = video_import(owner=user, path=media["spoken"])
+    Path(video.file.path).unlink()  # the stored file vanished: ffmpeg cannot read it
+    body = assert_error(api.post(SYNC_URL, {"video_id": str(video.pk)}, format="json"), 500, "processing_failed")
+    assert body["detail"] == "The processing failed: The video's file is missing from storage; upload it again."
+    assert ProcessingTask.objects.get(pk=body["task_id"]).status == "failed"
+
+
+def test_srt_over_10_mb_is_413(api, user, transactional_db):  # noqa: ANN001
+    big = srt_upload(b"1\n00:00:00,000 --> 00:00:01,000\n" + b"x" * (10 * 1024 * 1024) + b"\n")
+    assert_error(api.post(URL, {"srt_file": big}, format="multipart"), 413, "file_too_large")
+    assert not ProcessingTask.objects.exists() and media_root_files() == []
