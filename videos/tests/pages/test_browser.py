@@ -292,6 +292,13 @@ def test_video_page_conflict_offers_view_it_and_force(idle_page: Page, live_serv
         page.click('#conflict a[data-field="link"]')
     expect(page).to_have_url(f"{live_server.url}/tasks/{second.pk}/")
 
+    page.goto(f"{live_server.url}/videos/{video.pk}/")  # deleting is refused while a task is queued on it
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click('button[data-action="delete"]')
+    expect(page.locator("#action-error")).to_contain_text("View the task.")
+    expect(page.locator("#action-error a")).to_have_attribute("href", f"/tasks/{second.pk}/")
+    assert Video.objects.filter(pk=video.pk).exists()
+
 
 def test_transcribe_from_the_video_page_shows_transcript_and_captions(
     page: Page,
@@ -369,6 +376,14 @@ def test_paragraphs_from_an_srt_on_the_video_page(page: Page, live_server, user,
         assert line in text
     expect(paragraphs.first.locator(".stamp")).to_have_text(f"0:00.0 – {clock(stored[0]['end'])}")
     screenshot(page, "paragraphs-done.png", docs=False)
+
+    page.goto(f"{live_server.url}/videos/{video.pk}/")  # nothing runs on it now: it can be deleted
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation(wait_until="load"):
+        page.click('button[data-action="delete"]')
+    expect(page).to_have_url(f"{live_server.url}/")
+    expect(page.locator("#no-videos")).to_be_visible()
+    assert not Video.objects.filter(pk=video.pk).exists()
 
 
 def test_admin_cancels_a_running_task_from_the_changelist(
