@@ -25,9 +25,9 @@ from videos.taskmanager.context import JobContext, TaskCancelled
 from videos.taskmanager.registry import job
 
 log = logging.getLogger("montage.pipeline")
-# Stage names are API.md's (the step running is the task's stage). Weights: measured shares of the
-# job's time with PocketSphinx on speech (docs/BENCHMARKS.md, "Transcription"), rounded.
-STEPS: dict[str, float] = {"extracting_audio": 15, "transcribing": 80, "saving": 5}
+# Stage names are API.md's (the running step is the task's stage). Weights as reprocess's: extraction
+# 10 like the old system, the engine the bulk, saving a bulk insert (docs/BENCHMARKS.md, "Transcription").
+STEPS: dict[str, float] = {"extracting_audio": 10, "transcribing": 88, "saving": 2}
 
 
 @job("transcription", steps=STEPS)

@@ -22,9 +22,9 @@ from videos.models import SubtitleSegment, Video
 
 ProgressCallback = Callable[[float], None]
 AUDIO_NAME = "speech.wav"
-# transcribe_file's progress: ffmpeg pulls a minute of audio out in well under a second, engines take
-# seconds to minutes per minute (docs/BENCHMARKS.md, "Transcription"); the same split as the job's steps.
-EXTRACT_SHARE = 0.15
+# transcribe_file's progress: ffmpeg pulls a minute of audio out in about half a second, engines take
+# seconds to minutes per minute (docs/BENCHMARKS.md, "Transcription"); the job's extraction share.
+EXTRACT_SHARE = 0.10
 CANCEL_POLL_SECONDS = 0.05
 
 

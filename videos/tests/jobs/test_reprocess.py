@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,22 @@ from videos.tests.taskmanager.helpers import wait_for, wait_status
 pytestmark = pytest.mark.slow
 
 
-def test_weights_keep_the_old_systems_figures_and_sum_to_100() -> None:
+def test_weights_keep_the_old_systems_extraction_figure_give_the_engine_the_bulk_and_sum_to_100() -> None:
     assert list(STEPS) == ["probing", "extracting_audio", "transcribing", "paragraphs", "thumbnail"]
-    assert STEPS["extracting_audio"] == 10 and STEPS["paragraphs"] == 20 and sum(STEPS.values()) == 100
+    assert STEPS["extracting_audio"] == 10 and sum(STEPS.values()) == 100
+    assert STEPS["transcribing"] == max(STEPS.values()) >= 50
+
+
+def test_the_readme_documents_the_weights_the_jobs_use() -> None:
+    from videos.jobs import transcription
+    from videos.tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    for kind, weights in (("transcription", transcription.STEPS), ("reprocess", STEPS)):
+        row = re.search(rf"^\| {kind} \| (.*) \|$", readme, re.MULTILINE)
+        assert row, f"no README row for {kind}"
+        documented = {name: float(weight) for name, weight in re.findall(r"`(\w+)` (\d+)", row.group(1))}
+        assert documented == weights
 
 
 def test_reprocess_runs_every_step_and_reports_its_result(transactional_db, user, openai, settings):  # noqa: ANN001, F811
