@@ -144,7 +144,8 @@ def test_stages_follow_the_steps_and_progress_only_grows(task_manager, user, ope
     progress = [p for _, p, _ in readings]
     assert progress == sorted(progress) and readings[-1][:2] == ("completed", 100.0)
     assert all(p < 100 for status, p, _ in readings if status != "completed")
-    stages = [stage for status, _, stage in readings if status == "processing"]
+    # A claimed task keeps its pending stage ("queued") until its first step starts.
+    stages = [stage for status, _, stage in readings if status == "processing" and stage != "queued"]
     seen = list(dict.fromkeys(stages))
     assert "transcribing" in seen and seen == [s for s in STEPS if s in seen]  # in step order
     at_transcribing = [p for status, p, stage in readings if stage == "transcribing"]
