@@ -2,8 +2,7 @@
 
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from videos.api import compositions, tasks
-from videos.api import pipeline
+from videos.api import compositions, pipeline, tasks
 from videos.api import srt_media as srt_media_api
 from videos.api import videos as video_api
 from videos.api.auth import TokenCreateApi
