@@ -25,7 +25,7 @@ STEPS: dict[str, float] = {"probing": 2, "extracting_audio": 10, "transcribing":
 THUMBNAIL_NAME = "poster.jpg"
 
 
-@job("reprocess", steps=STEPS)
+@job("reprocess", steps=STEPS, video_group="segments")  # both rewrite the segments
 def reprocess(ctx: JobContext, *, engine: str | None = None, **_: Any) -> dict[str, Any]:
     """Probe again, transcribe into fresh segments, group them into paragraphs, store a poster frame."""
     probed = ctx.run_step("probing", probe_step, ctx)

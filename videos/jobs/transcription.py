@@ -30,7 +30,7 @@ log = logging.getLogger("montage.pipeline")
 STEPS: dict[str, float] = {"extracting_audio": 10, "transcribing": 88, "saving": 2}
 
 
-@job("transcription", steps=STEPS)
+@job("transcription", steps=STEPS, video_group="segments")  # both rewrite the segments
 def transcription(ctx: JobContext, *, engine: str | None = None, **_: Any) -> dict[str, Any]:
     """Extract 16 kHz mono audio, transcribe it, replace the video's segments atomically."""
     audio = ctx.run_step("extracting_audio", extract_step, ctx)

@@ -12,11 +12,9 @@ from django.db import transaction
 from django.urls import reverse
 
 from videos.engines.transcription import ENGINE_NAMES
-from videos.exceptions import InvalidInputError, TaskConflictError
+from videos.exceptions import InvalidInputError
 from videos.models import ProcessingTask, Video
 from videos.services.tasks import task_submit
-from videos.taskmanager import store
-from videos.taskmanager.manager import get_task_manager
 
 if TYPE_CHECKING:
     from videos.media.ffmpeg import ProbeResult
@@ -24,8 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("montage.pipeline")
 REPROCESS = "reprocess"
 TRANSCRIPTION = "transcription"
-# Both kinds rewrite the video's segments, so at most one of them runs on a video at a time.
-SEGMENT_KINDS = (REPROCESS, TRANSCRIPTION)
 
 
 class PipelineInputError(Exception):
@@ -56,21 +52,8 @@ def _start(*, owner: AbstractBaseUser, video: Video, kind: str, force: bool, eng
             errors={"engine": [f"Choose one of {', '.join(ENGINE_NAMES)}."]},
         )
     args: dict[str, Any] = {"engine": engine} if engine else {}
-    with transaction.atomic():  # on SQLite the IMMEDIATE transaction serialises this check with creators
-        other = (
-            ProcessingTask.objects.filter(video=video, kind__in=SEGMENT_KINDS, status__in=ProcessingTask.ACTIVE)
-            .exclude(kind=kind)
-            .first()
-        )
-        if other is not None:
-            if not force:
-                raise TaskConflictError(
-                    f"A {other.kind} task is already {other.status} on this video; pass force=true to replace it.",
-                    task_id=str(other.pk),
-                )
-            store.force_cancel(other.pk, f"Replaced by a newer {kind} task started with force.")
-            transaction.on_commit(lambda: get_task_manager().cancel_local(other.pk))
-        return task_submit(owner=owner, kind=kind, args=args, video=video, force=force)
+    # Both kinds share the "segments" video group: task_submit refuses (or with force replaces) the other.
+    return task_submit(owner=owner, kind=kind, args=args, video=video, force=force)
 
 
 # What the steps read and write ----------------------------------------------------------------

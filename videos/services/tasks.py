@@ -24,7 +24,7 @@ from videos.taskmanager import store
 from videos.taskmanager.backends import get_backend
 from videos.taskmanager.context import remove_task_tmp_dir
 from videos.taskmanager.manager import get_task_manager
-from videos.taskmanager.registry import get_job
+from videos.taskmanager.registry import get_job, kinds_in_group
 
 log = logging.getLogger("montage.tasks")
 # One number all creators lock on PostgreSQL, so that counting and inserting cannot interleave.
@@ -54,7 +54,7 @@ def task_submit(
         with transaction.atomic():
             _lock_for_limits()
             if video is not None:
-                _clear_the_way(video=video, kind=kind, force=force)
+                _clear_the_way(video=video, kinds=kinds_in_group(spec.video_group), force=force)
             active = ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE)
             if active.filter(owner=owner).count() >= settings.MAX_CONCURRENT_TASKS_PER_USER:
                 raise UserTaskLimitError(
@@ -75,23 +75,24 @@ def task_submit(
             transaction.on_commit(lambda: get_backend().enqueue(task.pk))
     except IntegrityError:
         # The partial unique index caught a concurrent twin the check above could not see.
-        existing = _active_on(video, kind) if video is not None else None
+        existing = _active_on(video, kinds_in_group(spec.video_group)) if video is not None else None
         raise TaskConflictError(task_id=str(existing.pk) if existing else None) from None
     store.log_transition(task, "queued", force=force)
     return task
 
 
-def _active_on(video: Video, kind: str) -> ProcessingTask | None:
-    return ProcessingTask.objects.filter(video=video, kind=kind, status__in=ProcessingTask.ACTIVE).first()
+def _active_on(video: Video, kinds: list[str]) -> ProcessingTask | None:
+    return ProcessingTask.objects.filter(video=video, kind__in=kinds, status__in=ProcessingTask.ACTIVE).first()
 
 
-def _clear_the_way(*, video: Video, kind: str, force: bool) -> None:
-    existing = _active_on(video, kind)
+def _clear_the_way(*, video: Video, kinds: list[str], force: bool) -> None:
+    """The one-active-task rule per video and kind group: 409, or with force cancel the one in the way."""
+    existing = _active_on(video, kinds)
     if existing is None:
         return
     if not force:
         raise TaskConflictError(
-            f"A {kind} task is already {existing.status} on this video; pass force=true to replace it.",
+            f"A {existing.kind} task is already {existing.status} on this video; pass force=true to replace it.",
             task_id=str(existing.pk),
         )
     store.force_cancel(existing.pk, "Replaced by a newer task started with force.")

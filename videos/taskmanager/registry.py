@@ -18,21 +18,30 @@ class JobSpec:
     description: str = ""
     # Stage shown while the task waits; srt_media documents "queued".
     pending_stage: str = "queued"
+    # Kinds in one group never run at once on the same video (default: the kind alone).
+    video_group: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, JobSpec] = {}
 
 
-def job(kind: str, *, steps: dict[str, float], description: str = "") -> Callable:
-    """Register a job function under `kind`, with its steps and their weights (summing to 100)."""
+def job(kind: str, *, steps: dict[str, float], description: str = "", video_group: str = "") -> Callable:
+    """Register a job function under `kind`, with its steps and their weights (summing to 100).
+
+    `video_group`: kinds sharing it exclude each other on a video (e.g. two writers of its segments).
+    """
     total = sum(steps.values())
     if not steps or abs(total - 100) > 1e-9 or any(w <= 0 for w in steps.values()):
         raise ValueError(f"job {kind!r}: step weights must be positive and sum to 100, not {total}")
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         _REGISTRY[kind] = JobSpec(
-            kind=kind, func=func, steps=dict(steps), description=description or (func.__doc__ or "").strip()
+            kind=kind,
+            func=func,
+            steps=dict(steps),
+            description=description or (func.__doc__ or "").strip(),
+            video_group=video_group or kind,
         )
         return func
 
@@ -52,6 +61,12 @@ def get_job(kind: str) -> JobSpec:
         return _REGISTRY[kind]
     except KeyError:
         raise LookupError(f"no job kind {kind!r} is registered") from None
+
+
+def kinds_in_group(group: str) -> list[str]:
+    """The kinds that may not run beside each other on one video."""
+    load_job_modules()
+    return sorted(kind for kind, spec in _REGISTRY.items() if spec.video_group == group)
 
 
 def job_kinds() -> list[str]:

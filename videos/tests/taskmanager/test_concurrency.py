@@ -151,3 +151,19 @@ def test_submit_cancel_and_run_from_many_threads_runs_each_task_at_most_once(tas
         if status == "completed":
             assert runs == 1
     assert set(statuses.values()) <= {"completed", "cancelled"}
+
+
+def test_kinds_of_one_video_group_exclude_each_other_also_on_retry(transactional_db, user):
+    from videos.services.tasks import task_retry
+
+    video = Video.objects.create(owner=user, file="videos/none.mp4")
+    old = task_submit(owner=user, kind="transcription", video=video)
+    ProcessingTask.objects.filter(pk=old.pk).update(status="failed")
+    running = task_submit(owner=user, kind="reprocess", video=video)
+    try:
+        task_retry(task=ProcessingTask.objects.get(pk=old.pk))
+    except TaskConflictError as conflict:
+        assert conflict.extra["task_id"] == str(running.pk)
+    else:
+        raise AssertionError("a transcription was queued beside an active reprocess")
+    task_submit(owner=user, kind="test_noop", video=video)  # another group is not in the way
