@@ -13,6 +13,7 @@ from videos.services.srt_media import (
     cue_dicts,
     cues_from_dicts,
     order_cues,
+    srt_media_forget,
     srt_media_load_cues,
     srt_media_release,
     srt_media_video,
@@ -25,7 +26,7 @@ from videos.taskmanager.registry import job
 STEPS: dict[str, float] = {"transcribing": 60, "processing_llm": 30, "aligning": 10}
 
 
-@job("srt_media", steps=STEPS)
+@job("srt_media", steps=STEPS, on_purge=srt_media_forget)
 def srt_media(
     ctx: JobContext,
     *,

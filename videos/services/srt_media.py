@@ -198,6 +198,13 @@ def srt_media_release(*, srt_name: str | None) -> None:
         default_storage.delete(srt_name)
 
 
+def srt_media_forget(args: dict[str, Any]) -> None:
+    """A purged task's stored SRT goes too, unless another task (a retry) still refers to it."""
+    name = args.get("srt_name")
+    if name and not ProcessingTask.objects.filter(kind="srt_media", args__srt_name=name).exists():
+        default_storage.delete(name)
+
+
 def srt_media_video(*, owner_id: Any, video_id: Any) -> dict[str, Any]:
     """The media's local path, duration and audio flag from the upload-time probe (no ffprobe here)."""
     video = Video.objects.filter(owner_id=owner_id, pk=video_id).first()

@@ -20,13 +20,22 @@ class JobSpec:
     pending_stage: str = "queued"
     # Kinds in one group never run at once on the same video (default: the kind alone).
     video_group: str = ""
+    # Called with a purged task's args, to delete what the kind stored outside the task row.
+    on_purge: Callable[[dict[str, Any]], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, JobSpec] = {}
 
 
-def job(kind: str, *, steps: dict[str, float], description: str = "", video_group: str = "") -> Callable:
+def job(
+    kind: str,
+    *,
+    steps: dict[str, float],
+    description: str = "",
+    video_group: str = "",
+    on_purge: Callable[[dict[str, Any]], None] | None = None,
+) -> Callable:
     """Register a job function under `kind`, with its steps and their weights (summing to 100).
 
     `video_group`: kinds sharing it exclude each other on a video (e.g. two writers of its segments).
@@ -42,6 +51,7 @@ def job(kind: str, *, steps: dict[str, float], description: str = "", video_grou
             steps=dict(steps),
             description=description or (func.__doc__ or "").strip(),
             video_group=video_group or kind,
+            on_purge=on_purge,
         )
         return func
 

@@ -108,3 +108,25 @@ def test_video_status_follows_its_tasks(db, user, statuses, expected):
     video_sync_status(task or ProcessingTask(owner=user, video=video, kind="transcription"))
     video.refresh_from_db()
     assert video.status == expected
+
+
+def test_purge_removes_a_kinds_stored_files_unless_a_retry_still_uses_them(db, user):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    long_ago = timezone.now() - timedelta(days=40)
+    names = [
+        default_storage.save(f"srt_media/{i}.srt", ContentFile(b"1\n00:00:00,000 --> 00:00:01,000\nhi\n"))
+        for i in range(2)
+    ]
+    lone = ProcessingTask.objects.create(
+        owner=user, kind="srt_media", status="failed", finished_at=long_ago, args={"srt_name": names[0]}
+    )
+    retried = ProcessingTask.objects.create(
+        owner=user, kind="srt_media", status="failed", finished_at=long_ago, args={"srt_name": names[1]}
+    )
+    ProcessingTask.objects.create(owner=user, kind="srt_media", retry_of=retried, args={"srt_name": names[1]})
+    call_command("purge_tasks", "--older-than", "30", stdout=StringIO())
+    assert not ProcessingTask.objects.filter(pk__in=[lone.pk, retried.pk]).exists()
+    assert not default_storage.exists(names[0])
+    assert default_storage.exists(names[1])  # the pending retry still needs it
