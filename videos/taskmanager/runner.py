@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.conf import settings
@@ -15,9 +16,14 @@ from videos.taskmanager.registry import get_job
 log = logging.getLogger("montage.tasks")
 
 
+# Directory parts of absolute paths (ours: media root, scratch dirs) are nobody's business but ours.
+_ABSOLUTE_DIRS = re.compile(r"(?<![\w.])(?:/[^/\s'\":,]+)+/(?=[^/\s'\":,]+)")
+
+
 def error_message(exc: BaseException) -> str:
+    """The message users see for a failed task: the error's own words, without server paths."""
     text = str(getattr(exc, "detail", "") or exc).strip()
-    return text or exc.__class__.__name__
+    return _ABSOLUTE_DIRS.sub("", text) or exc.__class__.__name__
 
 
 def run_task(task: ProcessingTask, *, worker_id: str, cancel: CancelSignal) -> str:

@@ -189,3 +189,23 @@ def test_cancel_refusals_and_pending_cancel(transactional_db, user, when):
         assert task.status == "completed"
         with pytest.raises(NotCancellableError):
             task_cancel(task=task)
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (
+            "ffmpeg failed (exit code 1): /srv/media/tmp/tasks/abc/out.mp4: Invalid argument",
+            "ffmpeg failed (exit code 1): out.mp4: Invalid argument",
+        ),
+        (
+            "[Errno 2] No such file or directory: '/srv/media/videos/x.mp4'",
+            "[Errno 2] No such file or directory: 'x.mp4'",
+        ),
+        ("HTTP 500: a/b ratio 1/2", "HTTP 500: a/b ratio 1/2"),
+    ],
+)
+def test_error_messages_shown_to_users_carry_no_server_paths(raw, shown):
+    from videos.taskmanager.runner import error_message
+
+    assert error_message(RuntimeError(raw)) == shown
