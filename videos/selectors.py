@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, Prefetch, QuerySet
 
 from videos.models import ProcessingTask, SubTask, Video
 
 
 def task_list(
-    *, owner: AbstractBaseUser, status: str | None = None, kind: str | None = None
+    *, owner: User, status: str | None = None, kind: str | None = None
 ) -> QuerySet[ProcessingTask]:
     """A user's tasks, newest first, with subtasks prefetched for TaskProgress."""
     qs = ProcessingTask.objects.filter(owner=owner).prefetch_related(
@@ -24,7 +24,7 @@ def task_list(
     return qs.order_by("-created_at")
 
 
-def task_get(*, owner: AbstractBaseUser, task_id: Any, kind: str | None = None) -> ProcessingTask:
+def task_get(*, owner: User, task_id: Any, kind: str | None = None) -> ProcessingTask:
     """One of the user's tasks; another user's raises DoesNotExist (a 404, never a 403)."""
     qs = task_list(owner=owner)
     if kind:
@@ -32,7 +32,7 @@ def task_get(*, owner: AbstractBaseUser, task_id: Any, kind: str | None = None) 
     return qs.get(pk=task_id)
 
 
-def video_list(*, owner: AbstractBaseUser) -> QuerySet[Video]:
+def video_list(*, owner: User) -> QuerySet[Video]:
     return Video.objects.filter(owner=owner).order_by("-created_at")
 
 

@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -21,9 +21,9 @@ FINISHED_TASKS_SHOWN = 50
 SEGMENTS_SHOWN = 2000  # a page holds a long transcript; the SRT/VTT downloads hold every cue
 
 
-def _me(request: HttpRequest) -> AbstractBaseUser:
+def _me(request: HttpRequest) -> User:
     """The logged-in user: every page is behind login_required, so never the anonymous one."""
-    return cast(AbstractBaseUser, request.user)
+    return cast(User, request.user)
 
 
 def _rows(tasks: Any) -> list[tuple[ProcessingTask, dict[str, Any]]]:

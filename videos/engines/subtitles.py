@@ -24,9 +24,14 @@ class Cue:
 
 
 class Timed(Protocol):
-    start: float
-    end: float
-    text: str
+    """Anything with a time span and text (Cue, Segment): read-only, so frozen dataclasses match."""
+
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+    @property
+    def text(self) -> str: ...
 
 
 class SubtitleParseError(ValueError):

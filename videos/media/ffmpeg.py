@@ -90,7 +90,8 @@ class ProbeResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
         """Rebuild from to_dict() output without probing again; unknown keys are ignored."""
-        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+        values: dict[str, Any] = {f.name: data.get(f.name) for f in fields(cls)}
+        return cls(**values)
 
 
 def probe(path: str | Path) -> ProbeResult:

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import transaction
 from django.urls import reverse
@@ -29,7 +29,7 @@ class PipelineInputError(Exception):
 
 
 def reprocess_start(
-    *, owner: AbstractBaseUser, video: Video, force: bool = False, engine: str | None = None
+    *, owner: User, video: Video, force: bool = False, engine: str | None = None
 ) -> ProcessingTask:
     """Queue the full pipeline (probe, audio, transcript, paragraphs, thumbnail) on a video.
 
@@ -39,13 +39,13 @@ def reprocess_start(
 
 
 def transcription_start(
-    *, owner: AbstractBaseUser, video: Video, force: bool = False, engine: str | None = None
+    *, owner: User, video: Video, force: bool = False, engine: str | None = None
 ) -> ProcessingTask:
     """Queue a new transcription of the video; its segments are replaced when the new ones are ready."""
     return _start(owner=owner, video=video, kind=TRANSCRIPTION, force=force, engine=engine)
 
 
-def _start(*, owner: AbstractBaseUser, video: Video, kind: str, force: bool, engine: str | None) -> ProcessingTask:
+def _start(*, owner: User, video: Video, kind: str, force: bool, engine: str | None) -> ProcessingTask:
     if engine is not None and engine not in ENGINE_NAMES:
         raise InvalidInputError(
             f"Unknown transcription engine {engine!r}; use one of {', '.join(ENGINE_NAMES)}.",

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -58,7 +58,7 @@ class SrtMediaInputError(Exception):
 # Starting work ------------------------------------------------------------------------------------
 def srt_media_start(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     srt_file: UploadedFile | None = None,
     media_file: UploadedFile | None = None,
     video_id: UUID | str | None = None,
@@ -153,7 +153,7 @@ def _read_srt(srt_file: UploadedFile) -> bytes:
     return data
 
 
-def _own_video(owner: AbstractBaseUser, video_id: UUID | str) -> Video:
+def _own_video(owner: User, video_id: UUID | str) -> Video:
     video = Video.objects.filter(owner=owner, pk=video_id).first()
     if video is None:  # another user's video is as unknown as a missing one
         raise InvalidInputError(
@@ -294,7 +294,7 @@ def cues_from_dicts(items: Sequence[dict[str, Any]]) -> list[Cue]:
 
 
 # /sync: the same task, waited for ----------------------------------------------------------------
-def srt_media_run_sync(*, owner: AbstractBaseUser, timeout: float | None = None, **inputs: Any) -> ProcessingTask:
+def srt_media_run_sync(*, owner: User, timeout: float | None = None, **inputs: Any) -> ProcessingTask:
     """Queue the task like srt_media_start and wait for it; past the timeout cancel it and raise 504.
 
     The work is a normal task (visible in the user's task list, counted by the limits, run by the

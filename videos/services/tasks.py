@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -41,7 +41,7 @@ def _lock_for_limits() -> None:
 
 def task_submit(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     kind: str,
     args: dict[str, Any] | None = None,
     video: Video | None = None,

@@ -29,7 +29,6 @@ def error_message(exc: BaseException) -> str:
 def run_task(task: ProcessingTask, *, worker_id: str, cancel: CancelSignal) -> str:
     """Run `task` (already claimed by `worker_id`) to its end; returns the outcome."""
     ctx: JobContext | None = None
-    outcome = "lost"
     try:
         spec = get_job(task.kind)
         ctx = JobContext(task, spec, worker_id=worker_id, cancel=cancel)
@@ -37,41 +36,43 @@ def run_task(task: ProcessingTask, *, worker_id: str, cancel: CancelSignal) -> s
         result: Any = spec.func(ctx, **ctx.args)
         ctx.checkpoint()
         ctx.close()
-        outcome = (
-            "completed" if store.finish(task.pk, worker_id, ProcessingTask.Status.COMPLETED, result=result) else "lost"
-        )
+        return _finish(task, worker_id, ProcessingTask.Status.COMPLETED, result=result)
     except TaskCancelled as stop:
-        outcome = _stopped(task, worker_id, stop.reason)
+        return _stopped(task, worker_id, stop.reason)
     except Exception as exc:  # the job failed: record why, keep the worker alive
         log.exception("task.error task_id=%s kind=%s", task.pk, task.kind)
         if cancel.is_set():  # failures caused by a cancel (a killed ffmpeg) are cancellations
-            outcome = _stopped(task, worker_id, cancel.reason)
-        else:
-            outcome = (
-                "failed"
-                if store.finish(task.pk, worker_id, ProcessingTask.Status.FAILED, error=error_message(exc))
-                else "lost"
-            )
+            return _stopped(task, worker_id, cancel.reason)
+        return _finish(task, worker_id, ProcessingTask.Status.FAILED, error=error_message(exc))
     finally:
         if ctx is not None:
             ctx.close()
-        if outcome not in {"requeued", "lost"}:
-            remove_task_tmp_dir(task.pk)
-        elif (
-            outcome == "lost"
-            and not ProcessingTask.objects.filter(pk=task.pk, status__in=ProcessingTask.ACTIVE).exists()
-        ):
-            remove_task_tmp_dir(task.pk)  # force-cancelled by someone else: nobody will resume it
-    return outcome
+
+
+def _finish(task: ProcessingTask, worker_id: str, status: str, **fields: Any) -> str:
+    """Final status, scratch files removed first: whoever sees `cancelled` finds no partial file."""
+    mine = ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.PROCESSING, worker_id=worker_id)
+    if mine.exists():
+        remove_task_tmp_dir(task.pk)
+        if store.finish(task.pk, worker_id, status, **fields):
+            return str(status)
+    return _lost(task)
+
+
+def _lost(task: ProcessingTask) -> str:
+    """The task is no longer ours (forced, timed out or recovered elsewhere)."""
+    if not ProcessingTask.objects.filter(pk=task.pk, status__in=ProcessingTask.ACTIVE).exists():
+        remove_task_tmp_dir(task.pk)  # finished by someone else: nobody will resume it
+    return "lost"
 
 
 def _stopped(task: ProcessingTask, worker_id: str, reason: str) -> str:
     if reason == "shutdown":
-        return "requeued" if store.requeue(task.pk, worker_id) else "lost"
+        return "requeued" if store.requeue(task.pk, worker_id) else _lost(task)
     if reason == "timeout":
         limit = settings.TASK_TIMEOUT_SECONDS
         message = f"Timed out: the task ran longer than TASK_TIMEOUT_SECONDS ({limit} s) and was stopped."
-        return "failed" if store.finish(task.pk, worker_id, ProcessingTask.Status.FAILED, error=message) else "lost"
+        return _finish(task, worker_id, ProcessingTask.Status.FAILED, error=message)
     if reason == "lost":
-        return "lost"
-    return "cancelled" if store.finish(task.pk, worker_id, ProcessingTask.Status.CANCELLED) else "lost"
+        return _lost(task)
+    return _finish(task, worker_id, ProcessingTask.Status.CANCELLED)
