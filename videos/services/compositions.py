@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from videos.exceptions import InvalidInputError, TooFewVideosError
 from videos.models import ProcessingTask, Video
@@ -30,7 +30,7 @@ class CompositionInputError(Exception):
 
 def composition_start(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     videos: Sequence[UUID | str],
     title: str = "",
     engine: str = "ffmpeg",

@@ -8,7 +8,7 @@ from pathlib import Path, PurePath
 from typing import IO
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
@@ -129,7 +129,7 @@ def probe_or_refuse(path: Path, *, shown_as: str = "") -> ProbeResult:
 
 def video_store(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     source: Path,
     probe: ProbeResult,
     title: str = "",
@@ -170,7 +170,7 @@ def video_store(
     return video
 
 
-def video_upload(*, owner: AbstractBaseUser, file: UploadedFile, title: str = "") -> Video:
+def video_upload(*, owner: User, file: UploadedFile, title: str = "") -> Video:
     """Store an upload the parser already wrote to a temporary file: size check, probe, then store."""
     if file.size is not None and file.size > upload_limit_bytes():
         raise too_large_error(file.size)
@@ -185,12 +185,12 @@ def video_upload(*, owner: AbstractBaseUser, file: UploadedFile, title: str = ""
     )
 
 
-def _store_upload(*, owner: AbstractBaseUser, path: Path, name: str, title: str, move: bool) -> Video:
+def _store_upload(*, owner: User, path: Path, name: str, title: str, move: bool) -> Video:
     result = probe_or_refuse(path, shown_as=name)
     return video_store(owner=owner, source=path, probe=result, title=title, original_name=name, move=move)
 
 
-def video_import(*, owner: AbstractBaseUser, path: Path, title: str = "") -> Video:
+def video_import(*, owner: User, path: Path, title: str = "") -> Video:
     """Copy a local file (a shell user's) into storage as one of `owner`'s videos (MAX_UPLOAD_MB is for the web)."""
     result = probe_or_refuse(path)
     return video_store(owner=owner, source=path, probe=result, title=title, original_name=path.name)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from videos.exceptions import MontageError
@@ -65,7 +65,7 @@ class Command(BaseCommand):
             manager.stop()
 
     # Inputs -----------------------------------------------------------------------------------
-    def _user(self, username: str | None) -> AbstractBaseUser:
+    def _user(self, username: str | None) -> User:
         users = get_user_model().objects
         if username:
             try:
@@ -81,7 +81,7 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
         return user
 
-    def _video_id(self, user: AbstractBaseUser, item: str) -> str:
+    def _video_id(self, user: User, item: str) -> str:
         path = Path(item).expanduser()
         if path.is_file():
             try:
