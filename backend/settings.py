@@ -175,6 +175,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["videos.api.schema.drop_slashless_twins"],
+    # Videos and tasks both have a `status` (tasks and their steps share one choice set): name each.
+    "ENUM_NAME_OVERRIDES": {
+        "VideoStatusEnum": "videos.models.Video.Status",
+        "TaskStatusEnum": "videos.models.ProcessingTask.Status",
+    },
 }
 
 LOGGING = {
