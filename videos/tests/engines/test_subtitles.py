@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import srt
 from django.conf import settings
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -97,7 +97,9 @@ def ffmpeg_to_srt(path: Path) -> str:
 @hypothesis_settings(max_examples=8)
 @given(cue_lists(), st.sampled_from(["srt", "vtt"]))
 def test_ffmpeg_reads_what_we_write(tmp_path_factory, cues, kind) -> None:  # noqa: ANN001
-    # ffmpeg reinterprets markup in the text (it is a renderer), so texts are compared in the next test.
+    # ffmpeg reinterprets markup in the text (it is a renderer), so texts are compared in the next test;
+    # it also drops zero-length and blank cues, which our writers keep (a cue's place matters to us).
+    assume(all(c.end > c.start and c.text.strip() for c in cues))
     path = tmp_path_factory.mktemp("subs") / f"subs.{kind}"
     path.write_text(to_srt(cues) if kind == "srt" else to_vtt(cues), encoding="utf-8")
     back = parse_srt(ffmpeg_to_srt(path))
