@@ -93,6 +93,22 @@ class ServerBusyError(_RetryLaterError):
     default_detail = "The server is running as many tasks as it can; try again shortly."
 
 
+class ProcessingFailedError(MontageError):
+    """Work done inline for an old synchronous endpoint failed (the task keeps the details)."""
+
+    status_code = 500
+    code = "processing_failed"
+    default_detail = "The processing failed."
+
+
+class TaskCancelledError(MontageError):
+    """Work done inline for an old synchronous endpoint was cancelled before it finished."""
+
+    status_code = 409
+    code = "task_cancelled"
+    default_detail = "The task was cancelled before it finished."
+
+
 class SyncTimeoutError(MontageError):
     status_code = 504
     code = "timeout"

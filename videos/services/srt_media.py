@@ -19,7 +19,14 @@ from django.core.files.uploadedfile import UploadedFile
 
 from videos.engines.paragraphs import Paragraph, resolve_paragraph_engine_name
 from videos.engines.subtitles import Cue, SubtitleParseError, parse_srt
-from videos.exceptions import FileTooLargeError, InvalidInputError, MontageError, SyncTimeoutError
+from videos.exceptions import (
+    FileTooLargeError,
+    InvalidInputError,
+    NotCancellableError,
+    ProcessingFailedError,
+    SyncTimeoutError,
+    TaskCancelledError,
+)
 from videos.media.ffmpeg import ProbeResult
 from videos.models import ProcessingTask, Video
 from videos.services.tasks import task_cancel, task_submit
@@ -37,18 +44,6 @@ SYNC_POLL_SECONDS = 0.05
 # After a timeout, how long /sync waits for the cancelled work to stop. Engines notice a cancel between
 # units of work: PocketSphinx decodes a 12 s chunk in ~3 s (~8 s on a loaded machine) holding the GIL.
 SYNC_CANCEL_GRACE_SECONDS = 10.0
-
-
-class SrtMediaFailedError(MontageError):
-    status_code = 500
-    code = "processing_failed"
-    default_detail = "The subtitle + media processing failed."
-
-
-class SrtMediaCancelledError(MontageError):
-    status_code = 409
-    code = "task_cancelled"
-    default_detail = "The task was cancelled before it finished."
 
 
 class SrtMediaInputError(Exception):
@@ -310,10 +305,10 @@ def srt_media_run_sync(*, owner: User, timeout: float | None = None, **inputs: A
     if task.status == ProcessingTask.Status.COMPLETED:
         return task
     if task.status == ProcessingTask.Status.FAILED:
-        raise SrtMediaFailedError(
+        raise ProcessingFailedError(
             f"The processing failed: {task.error_message}", task_id=str(task.pk), video_id=_str(task.video_id)
         )
-    raise SrtMediaCancelledError(
+    raise TaskCancelledError(
         "The task was cancelled before it finished.", task_id=str(task.pk), video_id=_str(task.video_id)
     )
 
@@ -334,7 +329,7 @@ def _stop(task: ProcessingTask, limit: float) -> None:
     """Cancel the timed-out task and wait (briefly) until it has really stopped, then raise 504."""
     try:
         task_cancel(task=task)
-    except MontageError:  # it finished between the last look and the cancel: report what it did
+    except NotCancellableError:  # it finished between the last look and the cancel: report what it did
         return
     stopped = _wait_finished(task.pk, time.monotonic() + SYNC_CANCEL_GRACE_SECONDS)
     if stopped in (ProcessingTask.Status.COMPLETED, ProcessingTask.Status.FAILED):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
 
+from videos.engines.subtitles import Timed
 from videos.engines.transcription import (
     Segment,
     Transcript,
@@ -26,17 +27,6 @@ AUDIO_NAME = "speech.wav"
 # seconds to minutes per minute (docs/BENCHMARKS.md, "Transcription"); the job's extraction share.
 EXTRACT_SHARE = 0.10
 CANCEL_POLL_SECONDS = 0.05
-
-
-class Timed(Protocol):
-    """Anything with a span and a text: an engine's Segment, a SubtitleSegment row, a Cue."""
-
-    @property
-    def start(self) -> float: ...
-    @property
-    def end(self) -> float: ...
-    @property
-    def text(self) -> str: ...
 
 
 def extract_speech_audio(
