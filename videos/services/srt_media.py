@@ -41,8 +41,8 @@ SRT_STORAGE_DIR = "srt_media"
 # A cue ending this little past the media end is container rounding, not a wrong file: clamp it quietly.
 END_TOLERANCE_SECONDS = 0.05
 SYNC_POLL_SECONDS = 0.05
-# After a timeout, how long /sync waits for the cancelled work to stop. Engines notice a cancel between
-# units of work: PocketSphinx decodes a 12 s chunk in ~3 s (~8 s on a loaded machine) holding the GIL.
+# After a timeout, how long /sync waits for the cancelled work to stop: a cancel reaches ffmpeg and the
+# PocketSphinx child at once (tens of ms); this is a ceiling for a loaded machine, not an expected wait.
 SYNC_CANCEL_GRACE_SECONDS = 10.0
 
 
