@@ -14,7 +14,6 @@ from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from videos.models import ProcessingTask, Video
-from videos.services.srt_media import SYNC_CANCEL_GRACE_SECONDS
 from videos.services.videos import video_import
 from videos.taskmanager.context import task_tmp_dir
 from videos.tests.clips import make_clip, make_speech_wav
@@ -297,11 +296,10 @@ def test_sync_past_the_timeout_is_504_and_leaves_nothing_running(api, user, mana
     started = time.monotonic()
     response = api.post(SYNC_URL, {"video_id": str(video.pk), "engine": "rules"}, format="json")
     elapsed = time.monotonic() - started
-    print(f"sync timeout answered after {elapsed:.2f} s")
     body = assert_error(response, 504, "timeout")
     assert "1 s" in body["detail"] and body["cancelled"] is True
-    # the timeout, then the cancel noticed at the end of the PocketSphinx chunk being decoded
-    assert 1 <= elapsed < 1 + 1 + SYNC_CANCEL_GRACE_SECONDS, elapsed
+    # the timeout, then the cancel (which kills ffmpeg or the PocketSphinx child at once)
+    assert 1 <= elapsed < 3, elapsed
     task = ProcessingTask.objects.get(pk=body["task_id"])
     assert task.status == "cancelled" and task.video_id == video.pk
     assert not ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE).exists()
@@ -325,15 +323,15 @@ def test_delete_cancels_a_running_task(api, user, manager, settings, media):  # 
     cancelled_at = time.monotonic()
     answer = api.delete(status_url)
     assert answer.status_code == 202 and answer.json()["cancel_requested"] is True
-    # PocketSphinx notices a cancel between chunks (a 12 s chunk decodes in ~3 s, more under load)
-    assert wait_for(lambda: api.get(status_url).json()["status"] == "cancelled", 12)
+    # the PocketSphinx child is killed at once: the task is cancelled within the API's second (+ load margin)
+    assert wait_for(lambda: api.get(status_url).json()["status"] == "cancelled", 2)
     latency = time.monotonic() - cancelled_at
+    assert latency < 2, latency
     final = api.get(status_url).json()
     assert final["progress"] < 100 and final["finished_at"]
     assert final["subtasks"][0]["status"] == "cancelled", final["subtasks"]
     assert not task_tmp_dir(task_id).exists() and ffmpeg_children() == []
     assert_error(api.delete(status_url), 409, "not_cancellable")
-    print(f"cancel latency {latency:.2f} s")
 
 
 def test_sync_times_out_while_still_queued(api, user, manager, settings):  # noqa: ANN001
