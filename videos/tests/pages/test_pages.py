@@ -205,5 +205,5 @@ def test_result_fragment_is_empty_until_completed(browser, user) -> None:  # noq
 def test_clock_reads_back_to_the_tenth(seconds: float) -> None:
     parts = clock(seconds).split(":")
     value = float(parts[-1]) + 60 * int(parts[-2]) + (3600 * int(parts[0]) if len(parts) == 3 else 0)
-    assert abs(value - round(seconds, 1)) < 0.051
+    assert abs(value - seconds) <= 0.05 + 1e-9  # to the nearest tenth (ties either way)
     assert all(len(p) == 2 for p in parts[1:-1]) and len(parts[-1]) == 4
