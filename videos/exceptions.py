@@ -47,6 +47,14 @@ class FileTooLargeError(MontageError):
     default_detail = "The file is larger than the upload limit."
 
 
+class VideoGoneError(MontageError):
+    """The video was deleted while the request that names it was being answered."""
+
+    status_code = 404
+    code = "not_found"
+    default_detail = "The video no longer exists."
+
+
 class TaskConflictError(MontageError):
     status_code = 409
     code = "task_conflict"

@@ -10,10 +10,11 @@ from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.db import transaction
 
 from videos.exceptions import InvalidInputError, TooFewVideosError
 from videos.models import ProcessingTask, Video
-from videos.services.tasks import task_submit
+from videos.services.tasks import lock_task_creation, task_submit
 from videos.services.videos import video_file_url, video_store
 
 if TYPE_CHECKING:
@@ -45,16 +46,18 @@ def composition_start(
         raise TooFewVideosError(f"A composition needs at least 2 videos; got {len(ids)}.")
     if engine not in ENGINES:
         raise InvalidInputError(f"Unknown engine {engine!r}; use one of {', '.join(ENGINES)}.")
-    owned = {str(pk) for pk in Video.objects.filter(owner=owner, pk__in=set(ids)).values_list("pk", flat=True)}
-    unknown = [vid for vid in ids if vid not in owned]
-    if unknown:
-        raise InvalidInputError(
-            f"No video {unknown[0]} among your videos.", errors={"videos": [f"Unknown video id {unknown[0]}."]}
-        )
     args: dict[str, Any] = {"video_ids": ids, "title": title, "engine": engine}
     if size is not None:
         args["size"] = list(size)
-    return task_submit(owner=owner, kind=KIND, args=args)
+    with transaction.atomic():
+        lock_task_creation()  # an input cannot be deleted between this check and the task's insert
+        owned = {str(pk) for pk in Video.objects.filter(owner=owner, pk__in=set(ids)).values_list("pk", flat=True)}
+        unknown = [vid for vid in ids if vid not in owned]
+        if unknown:
+            raise InvalidInputError(
+                f"No video {unknown[0]} among your videos.", errors={"videos": [f"Unknown video id {unknown[0]}."]}
+            )
+        return task_submit(owner=owner, kind=KIND, args=args)
 
 
 def composition_inputs(*, owner_id: Any, video_ids: Sequence[str]) -> list[dict[str, Any]]:

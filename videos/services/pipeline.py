@@ -28,9 +28,7 @@ class PipelineInputError(Exception):
     """The task's video or its file is gone (deleted after the task was queued)."""
 
 
-def reprocess_start(
-    *, owner: User, video: Video, force: bool = False, engine: str | None = None
-) -> ProcessingTask:
+def reprocess_start(*, owner: User, video: Video, force: bool = False, engine: str | None = None) -> ProcessingTask:
     """Queue the full pipeline (probe, audio, transcript, paragraphs, thumbnail) on a video.
 
     409 task_conflict when a reprocess or transcription is active on it; `force` cancels that one first.
@@ -38,9 +36,7 @@ def reprocess_start(
     return _start(owner=owner, video=video, kind=REPROCESS, force=force, engine=engine)
 
 
-def transcription_start(
-    *, owner: User, video: Video, force: bool = False, engine: str | None = None
-) -> ProcessingTask:
+def transcription_start(*, owner: User, video: Video, force: bool = False, engine: str | None = None) -> ProcessingTask:
     """Queue a new transcription of the video; its segments are replaced when the new ones are ready."""
     return _start(owner=owner, video=video, kind=TRANSCRIPTION, force=force, engine=engine)
 

@@ -18,6 +18,7 @@ from videos.exceptions import (
     ServerBusyError,
     TaskConflictError,
     UserTaskLimitError,
+    VideoGoneError,
 )
 from videos.models import ProcessingTask, SubTask, Video
 from videos.taskmanager import store
@@ -32,8 +33,12 @@ LIMITS_LOCK_KEY = 0x4D6F6E74  # "Mont"
 CANCEL_WAIT_SECONDS = 1.0
 
 
-def _lock_for_limits() -> None:
-    """Serialise task creation. SQLite's IMMEDIATE transactions already do; PostgreSQL needs a lock."""
+def lock_task_creation() -> None:
+    """Serialise task creation and what must not interleave with it (deleting a video a task would use).
+
+    Call inside a transaction. SQLite's IMMEDIATE transactions already serialise; PostgreSQL takes a
+    transaction-scoped advisory lock (re-entrant, released at commit).
+    """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LIMITS_LOCK_KEY])
@@ -52,7 +57,9 @@ def task_submit(
     spec = get_job(kind)
     try:
         with transaction.atomic():
-            _lock_for_limits()
+            lock_task_creation()
+            if video is not None and not Video.objects.filter(pk=video.pk).exists():
+                raise VideoGoneError()
             if video is not None:
                 _clear_the_way(video=video, kinds=kinds_in_group(spec.video_group), force=force)
             active = ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE)
@@ -74,9 +81,15 @@ def task_submit(
             store.run_status_hook(task)
             transaction.on_commit(lambda: get_backend().enqueue(task.pk))
     except IntegrityError:
-        # The partial unique index caught a concurrent twin the check above could not see.
-        existing = _active_on(video, kinds_in_group(spec.video_group)) if video is not None else None
-        raise TaskConflictError(task_id=str(existing.pk) if existing else None) from None
+        # The partial unique index caught a concurrent twin the check above could not see, or the video went.
+        if video is None:
+            raise
+        existing = _active_on(video, kinds_in_group(spec.video_group))
+        if existing is not None:
+            raise TaskConflictError(task_id=str(existing.pk)) from None
+        if not Video.objects.filter(pk=video.pk).exists():
+            raise VideoGoneError() from None
+        raise
     store.log_transition(task, "queued", force=force)
     return task
 

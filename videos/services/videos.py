@@ -19,6 +19,7 @@ from videos.exceptions import FileTooLargeError, TaskConflictError, UnsupportedM
 from videos.media import ffmpeg as media
 from videos.media.ffmpeg import ProbeResult
 from videos.models import ProcessingTask, Video
+from videos.services.tasks import lock_task_creation
 
 # Kinds whose tasks decide a video's own status (uploaded -> processing -> ready | error).
 STATUS_KINDS = ("reprocess", "transcription")
@@ -212,6 +213,7 @@ def video_blocking_task(*, video: Video) -> ProcessingTask | None:
 def video_delete(*, video: Video) -> None:
     """Delete a video, its file and thumbnail; refused (409) while a task works on it."""
     with transaction.atomic():
+        lock_task_creation()  # no task that would use it can be created between the check and the delete
         blocking = video_blocking_task(video=video)
         if blocking is not None:
             raise TaskConflictError(

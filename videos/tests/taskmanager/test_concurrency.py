@@ -167,3 +167,33 @@ def test_kinds_of_one_video_group_exclude_each_other_also_on_retry(transactional
     else:
         raise AssertionError("a transcription was queued beside an active reprocess")
     task_submit(owner=user, kind="test_noop", video=video)  # another group is not in the way
+
+
+def test_deleting_a_video_and_starting_work_on_it_never_both_succeed(transactional_db, user, settings):
+    """Delete vs composition and delete vs a task on the video, released together many times."""
+    from django.core.files.base import ContentFile
+
+    from videos.exceptions import InvalidInputError, VideoGoneError
+    from videos.services.compositions import composition_start
+    from videos.services.videos import video_delete
+
+    settings.MAX_CONCURRENT_TASKS_PER_USER = 1000
+    settings.MAX_GLOBAL_CONCURRENT_TASKS = 1000
+    for round_ in range(8):
+        video = Video.objects.create(owner=user)
+        video.file.save(f"race{round_}.mp4", ContentFile(b"x"), save=True)
+        other = Video.objects.create(owner=user, file="videos/other.mp4")
+        if round_ % 2:
+            start = lambda: composition_start(owner=user, videos=[video.pk, other.pk])  # noqa: E731
+            refused_start = InvalidInputError
+        else:
+            start = lambda: task_submit(owner=user, kind="test_noop", video=video)  # noqa: E731
+            refused_start = VideoGoneError
+        deleted, started = in_threads(2, lambda i: video_delete(video=Video.objects.get(pk=video.pk)) if i == 0 else start())
+        if isinstance(started, ProcessingTask):
+            assert isinstance(deleted, TaskConflictError) and deleted.extra["task_id"] == str(started.pk)
+            assert Video.objects.filter(pk=video.pk).exists()
+            ProcessingTask.objects.filter(pk=started.pk).update(status="cancelled")
+        else:
+            assert isinstance(started, refused_start), started
+            assert deleted is None and not Video.objects.filter(pk=video.pk).exists()
