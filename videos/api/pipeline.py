@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -33,13 +33,12 @@ from videos.services.transcripts import video_segments
 # Renderers: DRF picks them by ?format=srt|vtt (its own `format` parameter) or by the Accept header.
 class _SubtitleRenderer(BaseRenderer):
     charset = "utf-8"
+    writer: Callable[[list[Cue]], str]
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         cues = [Cue(index=row["index"], start=row["start"], end=row["end"], text=row["text"]) for row in data or []]
-        return self.write(cues).encode("utf-8")
-
-    def write(self, cues: list[Cue]) -> str:
-        raise NotImplementedError
+        # Never empty: DRF drops the Content-Type of an empty body, and a file with no cues is still a file.
+        return type(self).writer(cues).encode("utf-8") or b"\n"
 
 
 class SrtRenderer(_SubtitleRenderer):
@@ -47,9 +46,7 @@ class SrtRenderer(_SubtitleRenderer):
 
     media_type = "application/x-subrip"
     format = "srt"
-
-    def write(self, cues: list[Cue]) -> str:
-        return to_srt(cues)
+    writer = staticmethod(to_srt)
 
 
 class VttRenderer(_SubtitleRenderer):
@@ -57,9 +54,7 @@ class VttRenderer(_SubtitleRenderer):
 
     media_type = "text/vtt"
     format = "vtt"
-
-    def write(self, cues: list[Cue]) -> str:
-        return to_vtt(cues)
+    writer = staticmethod(to_vtt)
 
 
 def _video(request: Request, pk: str) -> Video:

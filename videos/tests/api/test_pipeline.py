@@ -282,3 +282,10 @@ def test_pocketsphinx_end_to_end_through_the_api(task_manager, api, settings):  
     assert rows[-1]["end"] <= result["duration_s"] + 0.1
     assert api.get(url(video_id, "status")).json()["status"] == "ready"
     assert api.get(result["thumbnail_url"]).status_code == 200
+
+
+@pytest.mark.parametrize(("fmt", "media_type"), [("srt", "application/x-subrip"), ("vtt", "text/vtt")])
+def test_a_video_without_segments_still_gets_a_typed_subtitle_file(db, api, user, fmt, media_type):  # noqa: ANN001
+    video = clip_video(user)
+    response = api.get(url(video.pk, "segments") + f"?format={fmt}")
+    assert response.status_code == 200 and response["Content-Type"].startswith(media_type)
