@@ -9,7 +9,7 @@ from typing import IO, Any
 
 from django.core.files.uploadhandler import FileUploadHandler, TemporaryFileUploadHandler
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -109,8 +109,8 @@ _RANGE_SPEC = re.compile(r"([0-9]*)-([0-9]*)")
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The inclusive (first, last) byte of a single `bytes=` range, or None to send the whole file.
 
-    Other units and multiple ranges are ignored (a full 200 is a valid answer to them); a malformed or
-    unsatisfiable byte range raises RangeNotSatisfiable.
+    Other units, multiple ranges and malformed headers are ignored (RFC 9110: a full 200 is the answer
+    to them); a well-formed range that names no byte of the file raises RangeNotSatisfiable.
     """
     if not header:
         return None
@@ -121,7 +121,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     match = _RANGE_SPEC.fullmatch(spec.strip())
     if match is None or match.group(1) == match.group(2) == "":
-        raise RangeNotSatisfiable(header)
+        return None
     first_text, last_text = match.groups()
     if first_text == "":  # suffix: the last N bytes
         suffix = int(last_text)
@@ -169,7 +169,10 @@ def file_response(request: Request, field: FieldFile, download_name: str) -> Htt
     try:
         wanted = byte_range(request.headers.get("Range"), size)
     except RangeNotSatisfiable:
-        refused = HttpResponse(status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE)
+        refused = JsonResponse(
+            {"detail": f"The requested range is outside the file ({size} bytes).", "code": "range_not_satisfiable"},
+            status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
+        )
         refused["Content-Range"] = f"bytes */{size}"
         refused["Accept-Ranges"] = "bytes"
         return refused
