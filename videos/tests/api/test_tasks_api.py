@@ -326,3 +326,9 @@ def test_committed_openapi_document_is_current_and_warning_free(db, tmp_path):
     call_command("spectacular", "--fail-on-warn", "--file", str(out))
     if connection.vendor == "sqlite":  # the document describes the default set-up (integer bounds follow the DB)
         assert out.read_text() == (ROOT / "docs" / "openapi.yaml").read_text()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/videos/not-a-uuid/", "/api/v1/tasks/123/status", "/api/v1/nope", "/api/nope"])
+def test_unmatched_api_paths_are_json_404_with_debug_on(db, api, settings, path):
+    settings.DEBUG = True
+    assert_error(api.get(path), 404, "not_found")
