@@ -110,6 +110,7 @@ class AsyncTaskResponseSerializer(serializers.Serializer):
     message = serializers.CharField()
     status_url = serializers.CharField()
     created_at = serializers.DateTimeField()
+    retry_of = serializers.UUIDField(allow_null=True)
 
 
 def accepted(task: ProcessingTask, message: str | None = None) -> Response:
@@ -124,6 +125,7 @@ def accepted(task: ProcessingTask, message: str | None = None) -> Response:
             "message": message or f"{task.kind} task queued; poll status_url for progress.",
             "status_url": status_url,
             "created_at": task.created_at,
+            "retry_of": task.retry_of_id,
         }
     ).data
     return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": status_url})

@@ -182,6 +182,7 @@ def test_retry_makes_a_new_task_with_the_same_arguments(db, user, api):
     assert response["Location"] == body["status_url"] == f"/api/v1/tasks/{body['task_id']}/"
     new = ProcessingTask.objects.get(pk=body["task_id"])
     assert new.args == old.args and new.retry_of_id == old.pk
+    assert body["retry_of"] == str(old.pk)
     assert api.get(body["status_url"]).json()["retry_of"] == str(old.pk)
 
 
