@@ -53,17 +53,32 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def _as_field_errors(detail: Any) -> dict[str, Any]:
+def _as_field_errors(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
-        return {field: [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])] for field, msgs in detail.items()}
-    return {"non_field_errors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]}
+        return {str(field): _flat(msgs) for field, msgs in detail.items()}
+    return {"non_field_errors": _flat(detail)}
+
+
+def _flat(detail: Any, prefix: str = "") -> list[str]:
+    """Nested DRF errors (list items, nested objects) as plain sentences: "item 2: Must be a valid UUID."."""
+    if isinstance(detail, dict):
+        return [
+            message
+            for key, value in detail.items()
+            for message in _flat(value, f"{prefix}{f'item {key + 1}' if isinstance(key, int) else key}: ")
+        ]
+    if isinstance(detail, list):
+        return [message for item in detail for message in _flat(item, prefix)]
+    return [f"{prefix}{detail}"]
 
 
 def _first_message(detail: Any) -> str:
     if isinstance(detail, dict):
         for field, msgs in detail.items():
             msg = _first_message(msgs)
-            return msg if field == "non_field_errors" else f"{field}: {msg}"
+            if field == "non_field_errors":
+                return msg
+            return f"{f'item {field + 1}' if isinstance(field, int) else field}: {msg}"
     if isinstance(detail, list) and detail:
         return _first_message(detail[0])
     return str(detail) or "The request is invalid."

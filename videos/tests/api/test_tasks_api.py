@@ -1,6 +1,7 @@
 """Tasks API (every kind): auth, error shape, status, result, cancel, retry, lists, health, schema."""
 
 import json
+import uuid
 import time
 import urllib.error
 import urllib.request
@@ -329,7 +330,16 @@ def test_committed_openapi_document_is_current_and_warning_free(db, tmp_path):
         assert out.read_text() == (ROOT / "docs" / "openapi.yaml").read_text()
 
 
-@pytest.mark.parametrize("path", ["/api/v1/videos/not-a-uuid/", "/api/v1/tasks/123/status", "/api/v1/nope", "/api/nope"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/videos/not-a-uuid/", "/api/v1/tasks/123/status", "/api/v1/nope", "/api/nope"]
+)
 def test_unmatched_api_paths_are_json_404_with_debug_on(db, api, settings, path):
     settings.DEBUG = True
     assert_error(api.get(path), 404, "not_found")
+
+
+def test_nested_validation_errors_read_as_sentences(db, api):
+    response = api.post("/api/v1/compositions/", {"videos": [str(uuid.uuid4()), "xyz"]}, format="json")
+    body = assert_error(response, 400, "invalid")
+    assert body["errors"] == {"videos": ["item 2: Must be a valid UUID."]}
+    assert body["detail"] == "videos: item 2: Must be a valid UUID."
