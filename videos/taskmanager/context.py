@@ -114,7 +114,9 @@ class JobContext:
         try:
             yield self
         except BaseException as exc:
-            status = SubTask.Status.CANCELLED if isinstance(exc, TaskCancelled) else SubTask.Status.FAILED
+            # An error raised while a cancel is under way (ffmpeg killed, engine stopped) is the cancel.
+            stopped = isinstance(exc, TaskCancelled) or self.cancel.is_set()
+            status = SubTask.Status.CANCELLED if stopped else SubTask.Status.FAILED
             SubTask.objects.filter(pk=self._subtasks[name].pk).update(status=status, finished_at=timezone.now())
             self._subtasks[name].status = status
             raise

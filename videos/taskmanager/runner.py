@@ -40,9 +40,10 @@ def run_task(task: ProcessingTask, *, worker_id: str, cancel: CancelSignal) -> s
     except TaskCancelled as stop:
         return _stopped(task, worker_id, stop.reason)
     except Exception as exc:  # the job failed: record why, keep the worker alive
-        log.exception("task.error task_id=%s kind=%s", task.pk, task.kind)
         if cancel.is_set():  # failures caused by a cancel (a killed ffmpeg) are cancellations
+            log.info("task.stopped task_id=%s kind=%s reason=%s error=%r", task.pk, task.kind, cancel.reason, exc)
             return _stopped(task, worker_id, cancel.reason)
+        log.exception("task.error task_id=%s kind=%s", task.pk, task.kind)
         return _finish(task, worker_id, ProcessingTask.Status.FAILED, error=error_message(exc))
     finally:
         if ctx is not None:

@@ -262,5 +262,11 @@ def test_cancel_mid_encode_stops_ffmpeg_and_leaves_no_partial_file(task_manager,
     assert wait_for(lambda: not scratch.exists() or not any(scratch.iterdir()), timeout=2)
     body = api.get(f"/api/v1/compositions/{task_id}/").json()
     assert body["output"] is None and body["progress"] < 100
+    # the step ffmpeg was killed in reads cancelled, like the task, not failed
+    assert {s["name"]: s["status"] for s in body["subtasks"]} == {
+        "probe": "completed",
+        "concatenate": "cancelled",
+        "finalize": "cancelled",
+    }
     assert_error(api.post(f"/api/v1/compositions/{task_id}/cancel"), 409, "not_cancellable")
     assert Video.objects.count() == 2
