@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -154,7 +155,8 @@ class VideoSegmentsApi(APIView):
         headers = {}
         if fmt in ("srt", "vtt"):
             stem = re.sub(r"[^\w.-]+", "_", video.title).strip("._") or str(video.pk)
-            headers["Content-Disposition"] = f'inline; filename="{stem[:80]}.{fmt}"'
+            # RFC 6266 filename* for non-ASCII titles (a plain header would be MIME-encoded by Django)
+            headers["Content-Disposition"] = content_disposition_header(False, f"{stem[:80]}.{fmt}")
         return Response(rows, headers=headers)
 
     def handle_exception(self, exc: Exception) -> Response:

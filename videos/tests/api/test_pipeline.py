@@ -289,3 +289,10 @@ def test_a_video_without_segments_still_gets_a_typed_subtitle_file(db, api, user
     video = clip_video(user)
     response = api.get(url(video.pk, "segments") + f"?format={fmt}")
     assert response.status_code == 200 and response["Content-Type"].startswith(media_type)
+
+
+def test_subtitle_download_name_keeps_a_unicode_title(db, api, user):  # noqa: ANN001
+    video = clip_video(user)
+    Video.objects.filter(pk=video.pk).update(title="Café été")
+    response = api.get(url(video.pk, "segments") + "?format=srt")
+    assert response["Content-Disposition"] == "inline; filename*=utf-8''Caf%C3%A9_%C3%A9t%C3%A9.srt"
