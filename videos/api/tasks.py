@@ -12,10 +12,11 @@ from rest_framework.views import APIView
 
 from videos import selectors
 from videos.api.serializers import AsyncTaskResponseSerializer, TaskProgressSerializer, accepted, task_progress
-from videos.exceptions import NotCompletedError
+from videos.exceptions import InvalidInputError, NotCompletedError
 from videos.models import ProcessingTask
 from videos.services.tasks import task_cancel, task_retry
 from videos.taskmanager.manager import get_task_manager
+from videos.taskmanager.registry import job_kinds
 
 
 class TaskListApi(APIView):
@@ -30,12 +31,22 @@ class TaskListApi(APIView):
         """Your tasks, newest first, paginated."""
         from rest_framework.settings import api_settings
 
+        _check_filter("status", request.query_params.get("status"), ProcessingTask.Status.values)
+        _check_filter("kind", request.query_params.get("kind"), job_kinds())
         qs = selectors.task_list(
             owner=request.user, status=request.query_params.get("status"), kind=request.query_params.get("kind")
         )
         paginator = api_settings.DEFAULT_PAGINATION_CLASS()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(TaskProgressSerializer(page, many=True).data)
+
+
+def _check_filter(name: str, value: str | None, allowed: list[str]) -> None:
+    """A filter naming an unknown status or kind is a mistake worth saying, not an empty page."""
+    unknown = [v for v in (value or "").split(",") if v and v not in allowed]
+    if unknown:
+        message = f"Unknown {name} {unknown[0]!r}; use one of {', '.join(allowed)} (comma-separated)."
+        raise InvalidInputError(message, errors={name: [message]})
 
 
 class TaskDetailApi(APIView):

@@ -343,3 +343,9 @@ def test_nested_validation_errors_read_as_sentences(db, api):
     body = assert_error(response, 400, "invalid")
     assert body["errors"] == {"videos": ["item 2: Must be a valid UUID."]}
     assert body["detail"] == "videos: item 2: Must be a valid UUID."
+
+
+@pytest.mark.parametrize("query", ["status=bogus", "kind=nope", "status=pending,bogus"])
+def test_unknown_list_filters_are_400(db, api, query):
+    body = assert_error(api.get(f"/api/v1/tasks/?{query}"), 400, "invalid")
+    assert "bogus" in body["detail"] or "nope" in body["detail"]
