@@ -105,7 +105,8 @@ def probe(path: str | Path) -> ProbeResult:
     except subprocess.TimeoutExpired:
         raise UnsupportedMediaError(f"ffprobe took longer than {PROBE_TIMEOUT_SECONDS:.0f} s on {path.name}") from None
     if done.returncode != 0:
-        reason = _tail_text(done.stderr).replace(str(path), path.name)  # no server paths in API errors
+        # No server paths or ffmpeg's "[mov,mp4 @ 0x55d0...]" memory addresses in what users read.
+        reason = re.sub(r" @ 0x[0-9a-f]+", "", _tail_text(done.stderr).replace(str(path), path.name))
         raise UnsupportedMediaError(f"Not a media file ffprobe can read: {reason}")
     try:
         info = json.loads(done.stdout.decode("utf-8", "replace") or "{}")
