@@ -49,6 +49,14 @@ def _check_filter(name: str, value: str | None, allowed: list[str]) -> None:
         raise InvalidInputError(message, errors={name: [message]})
 
 
+def cancel_and_report(request: Request, pk: str) -> Response:
+    """202 with the task's progress after the cancel (cancelled, or still stopping)."""
+    task = task_cancel(task=selectors.task_get(owner=request.user, task_id=pk))
+    return Response(
+        task_progress(selectors.task_get(owner=request.user, task_id=task.pk)), status=status.HTTP_202_ACCEPTED
+    )
+
+
 class TaskDetailApi(APIView):
     @extend_schema(responses=TaskProgressSerializer)
     def get(self, request: Request, pk: str) -> Response:
@@ -58,10 +66,7 @@ class TaskDetailApi(APIView):
     @extend_schema(request=None, responses={202: TaskProgressSerializer})
     def delete(self, request: Request, pk: str) -> Response:
         """Cancel the task (same as POST .../cancel)."""
-        task = task_cancel(task=selectors.task_get(owner=request.user, task_id=pk))
-        return Response(
-            task_progress(selectors.task_get(owner=request.user, task_id=task.pk)), status=status.HTTP_202_ACCEPTED
-        )
+        return cancel_and_report(request, pk)
 
 
 class TaskStatusApi(APIView):
@@ -75,10 +80,7 @@ class TaskCancelApi(APIView):
     @extend_schema(request=None, responses={202: TaskProgressSerializer})
     def post(self, request: Request, pk: str) -> Response:
         """Cancel a pending or processing task; answers within about a second."""
-        task = task_cancel(task=selectors.task_get(owner=request.user, task_id=pk))
-        return Response(
-            task_progress(selectors.task_get(owner=request.user, task_id=task.pk)), status=status.HTTP_202_ACCEPTED
-        )
+        return cancel_and_report(request, pk)
 
 
 class TaskRetryApi(APIView):
