@@ -120,6 +120,12 @@ class TaskManager:
 
     # Threads ----------------------------------------------------------------------------------
     def _worker_loop(self) -> None:
+        try:
+            self._work()
+        finally:
+            connections.close_all()  # a thread's connection dies with it, never left open
+
+    def _work(self) -> None:
         while not self._stop.is_set():
             try:
                 task = store.claim_next(self.worker_id)
@@ -127,7 +133,7 @@ class TaskManager:
                 log.exception("taskmanager.claim_failed")
                 task = None
             if task is None:
-                connections.close_all()
+                close_old_connections()  # closes unless CONN_MAX_AGE keeps it (or it broke)
                 self._wake.wait(settings.TASK_POLL_SECONDS)
                 self._wake.clear()
                 continue
@@ -144,9 +150,15 @@ class TaskManager:
                 with self._lock:
                     self._running.pop(str(task.pk), None)
                 running.done.set()
-                connections.close_all()
+                close_old_connections()
 
     def _maintenance_loop(self) -> None:
+        try:
+            self._maintain()
+        finally:
+            connections.close_all()
+
+    def _maintain(self) -> None:
         lease = settings.TASK_LEASE_SECONDS
         last_renew = last_recover = time.monotonic()
         while not self._stop.wait(WATCH_INTERVAL):
@@ -169,7 +181,7 @@ class TaskManager:
             except Exception:
                 log.exception("taskmanager.maintenance_failed")
             finally:
-                connections.close_all()
+                close_old_connections()
 
 
 _manager: TaskManager | None = None
