@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from videos.exceptions import (
@@ -62,14 +63,17 @@ def task_submit(
                 raise VideoGoneError()
             if video is not None:
                 _clear_the_way(video=video, kinds=kinds_in_group(spec.video_group), force=force)
-            active = ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE)
-            if active.filter(owner=owner).count() >= settings.MAX_CONCURRENT_TASKS_PER_USER:
+            # Both counts in one query: the creation lock is held for as few round trips as possible.
+            active = ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE).aggregate(
+                mine=Count("pk", filter=Q(owner=owner)), total=Count("pk")
+            )
+            if active["mine"] >= settings.MAX_CONCURRENT_TASKS_PER_USER:
                 raise UserTaskLimitError(
                     f"You already have {settings.MAX_CONCURRENT_TASKS_PER_USER} active tasks "
                     "(the limit); wait for one to finish or cancel one.",
                     retry_after=10,
                 )
-            if active.count() >= settings.MAX_GLOBAL_CONCURRENT_TASKS:
+            if active["total"] >= settings.MAX_GLOBAL_CONCURRENT_TASKS:
                 raise ServerBusyError(retry_after=15)
             task = ProcessingTask.objects.create(
                 owner=owner, kind=kind, args=args or {}, video=video, retry_of=retry_of, stage=spec.pending_stage
