@@ -55,6 +55,8 @@ def configure(database_url: str, workdir: Path) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "SECRET_KEY": "bench-only",
         "TASK_POLL_SECONDS": "0.5",
+        # Persistent connections, as the README recommends for PostgreSQL (ignored cost on SQLite).
+        "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60"),
     }
     os.environ.update(env)
     return env
@@ -198,13 +200,25 @@ def drain_benchmark(args: argparse.Namespace) -> dict[str, float]:
         ):
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
-        manager.stop()
         rows = ProcessingTask.objects.filter(owner=owner).values_list("created_at", "started_at")
+        backlog = sorted((s - c).total_seconds() for c, s in rows)
+        # Enqueue latency proper: tasks submitted at a pace the workers keep up with (20/s), so the
+        # figure is commit -> wake -> claim, not time spent queued behind a backlog.
+        ProcessingTask.objects.filter(owner=owner).delete()
+        paced = []
+        for _ in range(200):
+            paced.append(task_submit(owner=owner, kind="test_noop").pk)
+            time.sleep(0.05)
+        while ProcessingTask.objects.filter(pk__in=paced, status__in=["pending", "processing"]).exists():
+            time.sleep(0.05)
+        manager.stop()
+        rows = ProcessingTask.objects.filter(pk__in=paced).values_list("created_at", "started_at")
         waits = sorted((s - c).total_seconds() for c, s in rows)
         results.append(
             {
                 "tasks_per_s": args.tasks / elapsed,
                 "submit_per_s": args.tasks / (submitted - started),
+                "backlog_p50_ms": backlog[len(backlog) // 2] * 1000,
                 "enqueue_p50_ms": waits[len(waits) // 2] * 1000,
                 "enqueue_p99_ms": waits[int(len(waits) * 0.99)] * 1000,
             }
@@ -249,10 +263,18 @@ def report(api: dict[str, dict[str, float]], drain: dict[str, float], args: argp
             "|---|---|",
             f"| tasks/s, first submit to last finish | {drain['tasks_per_s']:.0f} |",
             f"| submits/s (task_submit alone) | {drain['submit_per_s']:.0f} |",
-            f"| enqueue latency p50 / p99 (created -> started) | {drain['enqueue_p50_ms']:.0f} ms"
-            f" / {drain['enqueue_p99_ms']:.0f} ms |",
+            f"| enqueue latency p50 / p99 (created -> started), 200 tasks submitted at 20/s | "
+            f"{drain['enqueue_p50_ms']:.1f} ms / {drain['enqueue_p99_ms']:.1f} ms |",
+            f"| time queued behind the {args.tasks}-task backlog, p50 | {drain['backlog_p50_ms'] / 1000:.1f} s |",
             f"| reference: bare insert+claim+finish rows/s, one thread | {drain['bare_rows_per_s']:.0f} |",
             f"| ratio tasks/s to bare rows/s | {drain['tasks_per_s'] / drain['bare_rows_per_s']:.2f} |",
+            "",
+            "Reading: a task costs about fifteen short transactions (claim, each step's start and end with the "
+            "progress, the final status with its subtasks), each visible to readers at once; the bare loop "
+            "writes three rows. Against work that lasts seconds to hours this per-task cost (milliseconds) "
+            "is noise. Creating a task checks the limits under the creation lock and writes the task and its "
+            "subtasks; reading TaskProgress is two queries (task, subtasks) and the serializer. The read ratio "
+            "moved between 0.5 and 0.95 from one full run to the next on this shared machine.",
         ]
     )
 
