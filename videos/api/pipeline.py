@@ -26,7 +26,7 @@ from videos.api.serializers import (
 )
 from videos.engines.subtitles import Cue, to_srt, to_vtt
 from videos.engines.transcription import ENGINE_NAMES
-from videos.models import Video
+from videos.models import ProcessingTask, Video
 from videos.services.pipeline import REPROCESS, reprocess_start, transcription_start
 from videos.services.transcripts import video_segments
 
@@ -100,8 +100,15 @@ class VideoReprocessApi(APIView):
     )
     def post(self, request: Request, pk: str) -> Response:
         """Run the pipeline on the video in the background (409 task_conflict if one is active; force replaces it)."""
-        task = reprocess_start(owner=request.user, video=_video(request, pk), **start_input(request))
-        return accepted(task, message="Reprocessing queued; poll status_url (or GET this URL) for progress.")
+        return _start(
+            request, pk, reprocess_start, "Reprocessing queued; poll status_url (or GET this URL) for progress."
+        )
+
+
+def _start(request: Request, pk: str, start: Callable[..., ProcessingTask], message: str) -> Response:
+    """Parse force/engine, start the work on the user's video, answer 202."""
+    task = start(owner=request.user, video=_video(request, pk), **start_input(request))
+    return accepted(task, message=message)
 
 
 class VideoRunSyncApi(APIView):
@@ -110,8 +117,7 @@ class VideoRunSyncApi(APIView):
     )
     def post(self, request: Request, pk: str) -> Response:
         """The same as POST .../reprocess: asynchronous despite its name, kept for old clients."""
-        task = reprocess_start(owner=request.user, video=_video(request, pk), **start_input(request))
-        return accepted(task, message="Reprocessing queued (run_sync is asynchronous); poll status_url for progress.")
+        return _start(request, pk, reprocess_start, "Reprocessing queued (run_sync is asynchronous); poll status_url.")
 
 
 class VideoRetranscribeApi(APIView):
@@ -120,8 +126,7 @@ class VideoRetranscribeApi(APIView):
     )
     def post(self, request: Request, pk: str) -> Response:
         """Transcribe the video again; its old segments are replaced when the new ones are ready."""
-        task = transcription_start(owner=request.user, video=_video(request, pk), **start_input(request))
-        return accepted(task, message="Transcription queued; poll status_url for progress.")
+        return _start(request, pk, transcription_start, "Transcription queued; poll status_url for progress.")
 
 
 SegmentSchema = inline_serializer(
