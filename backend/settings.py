@@ -139,7 +139,21 @@ SYNC_PROCESS_TIMEOUT_SECONDS = env_int("SYNC_PROCESS_TIMEOUT_SECONDS", 120)
 FFMPEG_BINARY = os.environ.get("FFMPEG_BINARY", "ffmpeg")
 FFPROBE_BINARY = os.environ.get("FFPROBE_BINARY", "ffprobe")
 FFMPEG_PRESET = os.environ.get("FFMPEG_PRESET", "veryfast")
-TRANSCRIPTION_ENGINE = os.environ.get("TRANSCRIPTION_ENGINE", "auto")  # auto | openai | pocketsphinx
+TRANSCRIPTION_ENGINE = os.environ.get("TRANSCRIPTION_ENGINE", "auto")  # auto | whisper | openai
+# Local Whisper (faster-whisper): a CTranslate2 model directory; empty = the bundled tiny.en.
+WHISPER_MODEL = os.environ.get("WHISPER_MODEL", "")
+WHISPER_DEVICE = os.environ.get("WHISPER_DEVICE", "cpu")  # cpu | cuda
+WHISPER_COMPUTE_TYPE = os.environ.get("WHISPER_COMPUTE_TYPE", "")  # empty: int8 on cpu, float16 on cuda
+WHISPER_THREADS = env_int("WHISPER_THREADS", 0)  # 0: the cores shared among TASK_WORKERS
+WHISPER_VAD = env_bool("WHISPER_VAD", True)  # voice activity detection: silences skipped
+WHISPER_BEAM_SIZE = env_int("WHISPER_BEAM_SIZE", 5)
+# The rules paragraph engine: a new paragraph at a pause this long, at a sentence end followed by a
+# shorter pause, at a sentence end once the paragraph is past the target length; hard limits after that.
+PARAGRAPH_LONG_PAUSE_S = float(os.environ.get("PARAGRAPH_LONG_PAUSE_S", "2.0"))
+PARAGRAPH_SENTENCE_PAUSE_S = float(os.environ.get("PARAGRAPH_SENTENCE_PAUSE_S", "0.8"))
+PARAGRAPH_TARGET_CHARS = env_int("PARAGRAPH_TARGET_CHARS", 400)
+PARAGRAPH_MAX_CHARS = env_int("PARAGRAPH_MAX_CHARS", 700)
+PARAGRAPH_MAX_SECONDS = float(os.environ.get("PARAGRAPH_MAX_SECONDS", "90"))
 PARAGRAPH_ENGINE = os.environ.get("PARAGRAPH_ENGINE", "auto")  # auto | openai | rules
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "") or None
@@ -191,6 +205,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "faster_whisper": {"level": "WARNING"}},
 }
 TASK_STATUS_HOOK = "videos.services.videos.video_sync_status"

@@ -41,6 +41,14 @@ class UnsupportedMediaError(MontageError):
     default_detail = "The file is not a video or audio file that can be decoded."
 
 
+class UnsupportedLanguageError(MontageError):
+    """The configured transcription model cannot do the language asked for (body adds `languages`)."""
+
+    status_code = 400
+    code = "unsupported_language"
+    default_detail = "The transcription model cannot transcribe this language."
+
+
 class FileTooLargeError(MontageError):
     status_code = 413
     code = "file_too_large"

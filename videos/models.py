@@ -49,6 +49,8 @@ class SubtitleSegment(models.Model):
     start = models.FloatField()
     end = models.FloatField()
     text = models.TextField()
+    # [{"start", "end", "word", "probability"}] in time order; [] where the engine gave no word times.
+    words = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["video", "index"]

@@ -1,4 +1,4 @@
-"""Pipeline endpoints on one video: reprocess (POST/GET), run_sync, retranscribe, segments (json/srt/vtt)."""
+"""Pipeline endpoints on one video: reprocess (POST/GET), run_sync, transcribe, retranscribe, segments."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from videos.api.serializers import (
     task_progress,
     task_progress_placeholder,
 )
+from videos.engines.paragraphs.text import to_txt
 from videos.engines.subtitles import Cue, to_srt, to_vtt
 from videos.engines.transcription import ENGINE_NAMES
 from videos.models import ProcessingTask, Video
@@ -58,6 +59,14 @@ class VttRenderer(_SubtitleRenderer):
     writer = staticmethod(to_vtt)
 
 
+class TxtRenderer(_SubtitleRenderer):
+    """Segments as plain text in paragraphs."""
+
+    media_type = "text/plain"
+    format = "txt"
+    writer = staticmethod(to_txt)
+
+
 def _video(request: Request, pk: str) -> Video:
     return get_object_or_404(selectors.video_list(owner=request.user), pk=pk)
 
@@ -65,13 +74,21 @@ def _video(request: Request, pk: str) -> Video:
 class StartInputSerializer(serializers.Serializer):
     force = serializers.BooleanField(default=False, help_text="Cancel the active task on this video and start anew.")
     engine = serializers.ChoiceField(choices=ENGINE_NAMES, required=False, help_text="Transcription engine.")
+    language = serializers.CharField(
+        required=False,
+        max_length=16,
+        help_text="'auto' (default: detected, or the model's only language) or an ISO 639-1 code such as 'en'.",
+    )
+
+
+START_FIELDS = ("force", "engine", "language")
 
 
 def start_input(request: Request) -> dict[str, Any]:
-    """`force`/`engine` from the JSON (or form) body, or from the query string (?force=true)."""
+    """`force`/`engine`/`language` from the JSON (or form) body, or from the query string (?force=true)."""
     body = request.data if isinstance(request.data, Mapping) else {}
-    raw = {key: body[key] for key in ("force", "engine") if key in body}
-    for key in ("force", "engine"):
+    raw = {key: body[key] for key in START_FIELDS if key in body}
+    for key in START_FIELDS:
         if key in request.query_params:
             raw[key] = request.query_params[key]
     data = StartInputSerializer(data=raw)
@@ -82,6 +99,7 @@ def start_input(request: Request) -> dict[str, Any]:
 START_PARAMETERS = [
     OpenApiParameter("force", OpenApiTypes.BOOL, description="Replace an active task (also accepted in the body)."),
     OpenApiParameter("engine", OpenApiTypes.STR, enum=list(ENGINE_NAMES), description="Transcription engine."),
+    OpenApiParameter("language", OpenApiTypes.STR, description="'auto' or an ISO 639-1 code (also in the body)."),
 ]
 
 
@@ -120,6 +138,15 @@ class VideoRunSyncApi(APIView):
         return _start(request, pk, reprocess_start, "Reprocessing queued (run_sync is asynchronous); poll status_url.")
 
 
+class VideoTranscribeApi(APIView):
+    @extend_schema(
+        request=StartInputSerializer, parameters=START_PARAMETERS, responses={202: AsyncTaskResponseSerializer}
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        """Transcribe the video (400 unsupported_media: no audio; 400 unsupported_language); replaces a transcript."""
+        return _start(request, pk, transcription_start, "Transcription queued; poll status_url for progress.")
+
+
 class VideoRetranscribeApi(APIView):
     @extend_schema(
         request=StartInputSerializer, parameters=START_PARAMETERS, responses={202: AsyncTaskResponseSerializer}
@@ -136,29 +163,40 @@ SegmentSchema = inline_serializer(
         "start": serializers.FloatField(),
         "end": serializers.FloatField(),
         "text": serializers.CharField(),
+        "words": inline_serializer(
+            "SegmentWord",
+            {
+                "start": serializers.FloatField(),
+                "end": serializers.FloatField(),
+                "word": serializers.CharField(),
+                "probability": serializers.FloatField(allow_null=True),
+            },
+            many=True,
+        ),
     },
     many=True,
 )
 
 
 class VideoSegmentsApi(APIView):
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, SrtRenderer, VttRenderer]
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, SrtRenderer, VttRenderer, TxtRenderer]
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "srt", "vtt"])],
+        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "srt", "vtt", "txt"])],
         responses={
             (200, "application/json"): SegmentSchema,
             (200, "application/x-subrip"): OpenApiTypes.STR,
             (200, "text/vtt"): OpenApiTypes.STR,
+            (200, "text/plain"): OpenApiTypes.STR,
         },
     )
     def get(self, request: Request, pk: str) -> Response:
-        """The video's subtitle segments in time order: JSON, or ?format=srt / ?format=vtt files."""
+        """The video's subtitle segments in time order: JSON (with word times), or ?format=srt|vtt|txt files."""
         video = _video(request, pk)
-        rows = list(video_segments(video=video).values("index", "start", "end", "text"))
+        rows = list(video_segments(video=video).values("index", "start", "end", "text", "words"))
         fmt = getattr(request.accepted_renderer, "format", "json")
         headers = {}
-        if fmt in ("srt", "vtt"):
+        if fmt in ("srt", "vtt", "txt"):
             stem = re.sub(r"[^\w.-]+", "_", video.title).strip("._") or str(video.pk)
             # RFC 6266 filename* for non-ASCII titles (a plain header would be MIME-encoded by Django)
             headers["Content-Disposition"] = content_disposition_header(False, f"{stem[:80]}.{fmt}")

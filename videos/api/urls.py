@@ -26,6 +26,7 @@ urlpatterns = [
     *both("videos/<uuid:pk>/thumbnail", video_api.VideoThumbnailApi.as_view(), name="api-video-thumbnail"),
     *both("videos/<uuid:pk>/reprocess", pipeline.VideoReprocessApi.as_view(), name="api-video-reprocess"),
     *both("videos/<uuid:pk>/run_sync", pipeline.VideoRunSyncApi.as_view(), name="api-video-run-sync"),
+    *both("videos/<uuid:pk>/transcribe", pipeline.VideoTranscribeApi.as_view(), name="api-video-transcribe"),
     *both("videos/<uuid:pk>/retranscribe", pipeline.VideoRetranscribeApi.as_view(), name="api-video-retranscribe"),
     *both("videos/<uuid:pk>/segments", pipeline.VideoSegmentsApi.as_view(), name="api-video-segments"),
     *both("compositions", compositions.CompositionCreateApi.as_view(), name="api-composition-create"),

@@ -39,6 +39,7 @@ class VideoOutputSerializer(serializers.ModelSerializer):
 
     file_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
+    language = serializers.SerializerMethodField(help_text="ISO 639-1 code of the transcript; null before one exists.")
 
     class Meta:
         model = Video
@@ -51,6 +52,7 @@ class VideoOutputSerializer(serializers.ModelSerializer):
             "height",
             "fps",
             "has_audio",
+            "language",
             "video_codec",
             "audio_codec",
             "size_bytes",
@@ -63,6 +65,9 @@ class VideoOutputSerializer(serializers.ModelSerializer):
 
     def get_file_url(self, video: Video) -> str:
         return video_file_url(video.pk)
+
+    def get_language(self, video: Video) -> str | None:
+        return video.language or None
 
     def get_thumbnail_url(self, video: Video) -> str | None:
         return reverse("api-video-thumbnail", kwargs={"pk": video.pk}) if video.thumbnail else None

@@ -6,7 +6,7 @@ from typing import Any
 
 from videos.engines.paragraphs import build_paragraphs, engine_used, get_paragraph_engine
 from videos.engines.subtitles import cues_from_segments
-from videos.jobs.transcription import extract_step, replace_segments, transcribe_step
+from videos.jobs.transcription import extract_step, replace_segments, transcribe_step, transcript_summary
 from videos.media.audio import thumbnail
 from videos.media.ffmpeg import probe
 from videos.services.pipeline import (
@@ -23,20 +23,19 @@ from videos.taskmanager.registry import job
 # the engine takes 90% and more), keeping the old system's 10 for audio extraction (README).
 STEPS: dict[str, float] = {"probing": 2, "extracting_audio": 10, "transcribing": 80, "paragraphs": 5, "thumbnail": 3}
 THUMBNAIL_NAME = "poster.jpg"
+SUMMARY_KEYS = ("segments", "words", "language", "language_probability", "engine", "model")
 
 
 @job("reprocess", steps=STEPS, video_group="segments")  # both rewrite the segments
-def reprocess(ctx: JobContext, *, engine: str | None = None, **_: Any) -> dict[str, Any]:
+def reprocess(ctx: JobContext, *, engine: str | None = None, language: str | None = None, **_: Any) -> dict[str, Any]:
     """Probe again, transcribe into fresh segments, group them into paragraphs, store a poster frame."""
     probed = ctx.run_step("probing", probe_step, ctx)
     audio = ctx.run_step("extracting_audio", extract_step, ctx)
-    transcript = ctx.run_step("transcribing", transcribe_and_save_step, ctx, audio, engine)
+    transcript = ctx.run_step("transcribing", transcribe_and_save_step, ctx, audio, engine, language)
     paragraphs = ctx.run_step("paragraphs", paragraphs_step, ctx)
     poster = ctx.run_step("thumbnail", thumbnail_step, ctx, probed)
     return {
-        "segments": transcript["segments"],
-        "language": transcript["language"],
-        "engine": transcript["engine"],
+        **{key: transcript.get(key) for key in SUMMARY_KEYS},
         "paragraphs": paragraphs["paragraphs"],
         "paragraph_engine": paragraphs["engine"],
         "thumbnail_url": poster["thumbnail_url"],
@@ -53,11 +52,13 @@ def probe_step(ctx: JobContext) -> dict[str, Any]:
     return {"duration_s": info.duration_s, "has_video": info.has_video, "has_audio": info.has_audio}
 
 
-def transcribe_and_save_step(ctx: JobContext, audio: dict[str, Any], engine: str | None) -> dict[str, Any]:
+def transcribe_and_save_step(
+    ctx: JobContext, audio: dict[str, Any], engine: str | None, language: str | None = None
+) -> dict[str, Any]:
     """Transcribe and replace the segments in one step (its result holds the counts, not the text)."""
-    transcript = transcript_from_json(transcribe_step(ctx, audio, engine))
+    transcript = transcript_from_json(transcribe_step(ctx, audio, engine, language))
     count = replace_segments(ctx, transcript)
-    return {"segments": count, "language": transcript.language, "engine": transcript.engine or None}
+    return transcript_summary(transcript, count)
 
 
 def paragraphs_step(ctx: JobContext) -> dict[str, Any]:

@@ -31,10 +31,12 @@ STEPS: dict[str, float] = {"extracting_audio": 10, "transcribing": 88, "saving":
 
 
 @job("transcription", steps=STEPS, video_group="segments")  # both rewrite the segments
-def transcription(ctx: JobContext, *, engine: str | None = None, **_: Any) -> dict[str, Any]:
+def transcription(
+    ctx: JobContext, *, engine: str | None = None, language: str | None = None, **_: Any
+) -> dict[str, Any]:
     """Extract 16 kHz mono audio, transcribe it, replace the video's segments atomically."""
     audio = ctx.run_step("extracting_audio", extract_step, ctx)
-    transcript = ctx.run_step("transcribing", transcribe_step, ctx, audio, engine)
+    transcript = ctx.run_step("transcribing", transcribe_step, ctx, audio, engine, language)
     return ctx.run_step("saving", save_step, ctx, transcript)
 
 
@@ -63,7 +65,9 @@ def extract_step(ctx: JobContext) -> dict[str, Any]:
     return {"wav": str(wav), "duration_s": info.duration_s, "has_audio": True}
 
 
-def transcribe_step(ctx: JobContext, audio: dict[str, Any], engine: str | None) -> dict[str, Any]:
+def transcribe_step(
+    ctx: JobContext, audio: dict[str, Any], engine: str | None, language: str | None = None
+) -> dict[str, Any]:
     """The engine's transcript as JSON (so a resumed attempt need not transcribe again)."""
     if not audio["has_audio"]:
         ctx.progress(1.0)
@@ -76,7 +80,9 @@ def transcribe_step(ctx: JobContext, audio: dict[str, Any], engine: str | None) 
             wav = extract_speech_audio(
                 source, work_dir=ctx.tmp_dir, duration_s=audio["duration_s"], cancel=ctx.cancel_event
             )
-        transcript = transcribe_audio(wav, engine=engine, on_progress=ctx.progress, cancel=ctx.cancel_event)
+        transcript = transcribe_audio(
+            wav, engine=engine, on_progress=ctx.progress, cancel=ctx.cancel_event, language=language
+        )
     return transcript_to_json(transcript)
 
 
@@ -85,7 +91,19 @@ def save_step(ctx: JobContext, transcript: dict[str, Any]) -> dict[str, Any]:
     parsed = transcript_from_json(transcript)
     count = replace_segments(ctx, parsed)
     ctx.progress(1.0)
-    return {"segments": count, "language": parsed.language, "engine": parsed.engine or None}
+    return transcript_summary(parsed, count)
+
+
+def transcript_summary(transcript: Transcript, count: int) -> dict[str, Any]:
+    """The result API.md lists for transcription and reprocess."""
+    return {
+        "segments": count,
+        "words": sum(len(segment.words) for segment in transcript.segments),
+        "language": transcript.language,
+        "language_probability": transcript.language_probability,
+        "engine": transcript.engine or None,
+        "model": transcript.model,
+    }
 
 
 def replace_segments(ctx: JobContext, transcript: Transcript) -> int:

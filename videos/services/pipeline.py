@@ -11,8 +11,9 @@ from django.core.files import File
 from django.db import transaction
 from django.urls import reverse
 
-from videos.engines.transcription import ENGINE_NAMES
-from videos.exceptions import InvalidInputError
+from videos.engines.transcription import ENGINE_NAMES, TranscriptionError, get_transcription_engine
+from videos.engines.transcription.languages import LANGUAGE_CODE_RE
+from videos.exceptions import InvalidInputError, UnsupportedLanguageError, UnsupportedMediaError
 from videos.models import ProcessingTask, Video
 from videos.services.tasks import task_submit
 
@@ -28,26 +29,66 @@ class PipelineInputError(Exception):
     """The task's video or its file is gone (deleted after the task was queued)."""
 
 
-def reprocess_start(*, owner: User, video: Video, force: bool = False, engine: str | None = None) -> ProcessingTask:
+def reprocess_start(
+    *, owner: User, video: Video, force: bool = False, engine: str | None = None, language: str | None = None
+) -> ProcessingTask:
     """Queue the full pipeline (probe, audio, transcript, paragraphs, thumbnail) on a video.
 
     409 task_conflict when a reprocess or transcription is active on it; `force` cancels that one first.
     """
-    return _start(owner=owner, video=video, kind=REPROCESS, force=force, engine=engine)
+    return _start(owner=owner, video=video, kind=REPROCESS, force=force, engine=engine, language=language)
 
 
-def transcription_start(*, owner: User, video: Video, force: bool = False, engine: str | None = None) -> ProcessingTask:
-    """Queue a new transcription of the video; its segments are replaced when the new ones are ready."""
-    return _start(owner=owner, video=video, kind=TRANSCRIPTION, force=force, engine=engine)
+def transcription_start(
+    *, owner: User, video: Video, force: bool = False, engine: str | None = None, language: str | None = None
+) -> ProcessingTask:
+    """Queue a (new) transcription of the video; its segments are replaced when the new ones are ready.
+
+    400 unsupported_media for a video without audio, 400 unsupported_language for a language the
+    engine's model cannot do.
+    """
+    if not video.has_audio:
+        raise UnsupportedMediaError("The video has no audio track to transcribe.", video_id=str(video.pk))
+    return _start(owner=owner, video=video, kind=TRANSCRIPTION, force=force, engine=engine, language=language)
 
 
-def _start(*, owner: User, video: Video, kind: str, force: bool, engine: str | None) -> ProcessingTask:
+def transcription_language(*, engine: str | None, language: str | None) -> str | None:
+    """The language to ask the engine for (None: detect), checked against what its model can do.
+
+    Reads the model's vocabulary size at most, never loads it: requests stay quick.
+    """
+    code = (language or "").strip().lower()
+    if code in ("", "auto"):
+        return None
+    if not LANGUAGE_CODE_RE.match(code):
+        raise InvalidInputError(
+            f"{language!r} is not a language code; use an ISO 639-1 code such as 'en', or 'auto'.",
+            errors={"language": ["Use 'auto' or an ISO 639-1 code such as 'en'."]},
+        )
+    try:
+        supported = get_transcription_engine(engine).languages()
+    except TranscriptionError:  # no usable model or key: the task fails and says why
+        supported = None
+    if supported is not None and code not in supported:
+        raise UnsupportedLanguageError(
+            f"The transcription model cannot transcribe {code!r}; it supports: {', '.join(supported)}.",
+            languages=supported,
+        )
+    return code
+
+
+def _start(
+    *, owner: User, video: Video, kind: str, force: bool, engine: str | None, language: str | None = None
+) -> ProcessingTask:
     if engine is not None and engine not in ENGINE_NAMES:
         raise InvalidInputError(
             f"Unknown transcription engine {engine!r}; use one of {', '.join(ENGINE_NAMES)}.",
             errors={"engine": [f"Choose one of {', '.join(ENGINE_NAMES)}."]},
         )
     args: dict[str, Any] = {"engine": engine} if engine else {}
+    chosen = transcription_language(engine=engine, language=language)
+    if chosen:
+        args["language"] = chosen
     # Both kinds share the "segments" video group: task_submit refuses (or with force replaces) the other.
     return task_submit(owner=owner, kind=kind, args=args, video=video, force=force)
 

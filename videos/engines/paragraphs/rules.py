@@ -1,9 +1,12 @@
-"""Offline paragraphing: split at long pauses, at sentence ends before a moderate pause, and by length."""
+"""Offline paragraphing: split at long pauses, at sentence ends before a moderate pause or past a target
+length, and at hard limits (so a long talk without pauses is never one paragraph)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from django.conf import settings
 
 from videos.engines.paragraphs.base import ParagraphEngine
 from videos.engines.subtitles import Cue
@@ -22,9 +25,21 @@ class RuleLimits:
 
     long_pause: float = 2.0  # a gap this long always starts a new paragraph
     sentence_pause: float = 0.8  # a sentence end followed by a gap this long starts one too
+    target_chars: int = 400  # past this, the next sentence end closes the paragraph whatever the gap
     max_chars: int = 700
     max_cues: int = 15
     max_seconds: float = 90.0
+
+    @classmethod
+    def from_settings(cls) -> RuleLimits:
+        """The PARAGRAPH_* settings (continuous speech has few pauses, so the target length matters most)."""
+        return cls(
+            long_pause=settings.PARAGRAPH_LONG_PAUSE_S,
+            sentence_pause=settings.PARAGRAPH_SENTENCE_PAUSE_S,
+            target_chars=settings.PARAGRAPH_TARGET_CHARS,
+            max_chars=settings.PARAGRAPH_MAX_CHARS,
+            max_seconds=settings.PARAGRAPH_MAX_SECONDS,
+        )
 
 
 class RulesParagraphEngine(ParagraphEngine):
@@ -33,7 +48,7 @@ class RulesParagraphEngine(ParagraphEngine):
     name = "rules"
 
     def __init__(self, limits: RuleLimits | None = None) -> None:
-        self.limits = limits or RuleLimits()
+        self.limits = limits or RuleLimits.from_settings()
 
     def group(self, cues: list[Cue]) -> list[list[int]]:
         limits = self.limits
@@ -43,7 +58,12 @@ class RulesParagraphEngine(ParagraphEngine):
             if current:
                 previous = current[-1]
                 gap = cue.start - previous.end
-                if gap >= limits.long_pause or (gap >= limits.sentence_pause and ends_sentence(previous.text)):
+                sentence_done = ends_sentence(previous.text)
+                if (
+                    gap >= limits.long_pause
+                    or (sentence_done and gap >= limits.sentence_pause)
+                    or (sentence_done and _chars(current) >= limits.target_chars)
+                ):
                     groups.append(current)
                     current = []
                 elif self._too_long(current + [cue]):
@@ -60,12 +80,16 @@ class RulesParagraphEngine(ParagraphEngine):
 
     def _too_long(self, group: list[Cue]) -> bool:
         limits = self.limits
-        chars = sum(len(cue.text) for cue in group) + len(group) - 1
+        chars = _chars(group)
         return (
             len(group) > limits.max_cues
             or chars > limits.max_chars
             or group[-1].end - group[0].start > limits.max_seconds
         )
+
+
+def _chars(group: list[Cue]) -> int:
+    return sum(len(cue.text) for cue in group) + len(group) - 1
 
 
 def _cut_after_last_sentence(group: list[Cue]) -> tuple[list[Cue], list[Cue]]:

@@ -10,6 +10,7 @@ from videos.engines.transcription.base import (
     TranscriptionCancelled,
     TranscriptionEngine,
     TranscriptionError,
+    Word,
 )
 
 __all__ = [
@@ -19,32 +20,34 @@ __all__ = [
     "TranscriptionCancelled",
     "TranscriptionEngine",
     "TranscriptionError",
+    "Word",
     "get_transcription_engine",
     "resolve_transcription_engine_name",
 ]
 
-ENGINE_NAMES = ("auto", "openai", "pocketsphinx")
+ENGINE_NAMES = ("auto", "whisper", "openai")
 
 
 def resolve_transcription_engine_name(name: str | None = None) -> str:
-    """'openai' or 'pocketsphinx' for a name or the setting; auto is OpenAI when a key is set."""
+    """'whisper' or 'openai' for a name or the setting; auto is OpenAI when a key is set, else local Whisper."""
     chosen = (name or settings.TRANSCRIPTION_ENGINE or "auto").strip().lower()
     if chosen not in ENGINE_NAMES:
         raise ValueError(f"unknown transcription engine {chosen!r}; choose one of {', '.join(ENGINE_NAMES)}")
     if chosen == "auto":
-        return "openai" if settings.OPENAI_API_KEY else "pocketsphinx"
+        return "openai" if settings.OPENAI_API_KEY else "whisper"
     return chosen
 
 
 def get_transcription_engine(name: str | None = None) -> TranscriptionEngine:
-    """A new engine for a name or settings.TRANSCRIPTION_ENGINE (auto | openai | pocketsphinx).
+    """A new engine for a name or settings.TRANSCRIPTION_ENGINE (auto | whisper | openai); loads no model.
 
-    Raises ValueError for an unknown name and TranscriptionError for openai without OPENAI_API_KEY.
+    Raises ValueError for an unknown name and TranscriptionError for openai without OPENAI_API_KEY or
+    when the local model's settings are unusable (no bundled model, WHISPER_MODEL unset).
     """
     if resolve_transcription_engine_name(name) == "openai":
         from videos.engines.transcription.openai_whisper import OpenAIWhisperEngine
 
         return OpenAIWhisperEngine()
-    from videos.engines.transcription.pocketsphinx_engine import PocketSphinxEngine
+    from videos.engines.transcription.whisper_local import LocalWhisperEngine
 
-    return PocketSphinxEngine()
+    return LocalWhisperEngine()

@@ -1,4 +1,4 @@
-"""The transcription engine interface: a 16 kHz mono WAV in, timestamped segments out."""
+"""The transcription engine interface: a 16 kHz mono WAV in, timestamped segments (with word times) out."""
 
 from __future__ import annotations
 
@@ -10,21 +10,38 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class Word:
+    """One recognised word in seconds from the start of the audio.
+
+    `word` keeps the engine's spacing (Whisper's " Hello"), so words joined with "" rebuild the text
+    in languages written with spaces and in those written without; the API shows it stripped.
+    """
+
+    start: float
+    end: float
+    word: str
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
 class Segment:
-    """One transcribed stretch of speech, in seconds from the start of the audio."""
+    """One transcribed stretch of speech, in seconds from the start of the audio; words in time order."""
 
     start: float
     end: float
     text: str
+    words: tuple[Word, ...] = ()
 
 
 @dataclass(frozen=True)
 class Transcript:
-    """An engine's result: segments in time order, the detected language if known, the engine's name."""
+    """An engine's result: segments in time order, the language (and how sure), the engine and model."""
 
     segments: list[Segment]
     language: str | None
     engine: str
+    language_probability: float | None = None
+    model: str | None = None
 
 
 class TranscriptionError(Exception):
@@ -32,7 +49,7 @@ class TranscriptionError(Exception):
 
 
 class TranscriptionCancelled(TranscriptionError):
-    """The cancel Event was set; raised between chunks, blocks or retries."""
+    """The cancel Event was set; raised between segments, chunks or retries."""
 
     def __init__(self, message: str = "transcription cancelled") -> None:
         super().__init__(message)
@@ -53,8 +70,14 @@ class TranscriptionEngine(ABC):
         *,
         on_progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        language: str | None = None,
     ) -> Transcript:
-        """Transcribe the WAV; report 0..1 through on_progress; raise TranscriptionCancelled on cancel."""
+        """Transcribe the WAV (in `language`, an ISO 639-1 code, or detected when None); report 0..1
+        through on_progress; raise TranscriptionCancelled on cancel."""
+
+    @abstractmethod
+    def languages(self) -> list[str] | None:
+        """The ISO 639-1 codes this engine can transcribe (None when it cannot tell without loading a model)."""
 
 
 def check_cancel(cancel: threading.Event | None) -> None:

@@ -1,64 +1,95 @@
-"""`manage.py transcribe FILE [--engine ...] [--format srt|vtt]`: subtitles for any media file on stdout.
+"""`manage.py transcribe FILE [--language] [--format srt|vtt|txt|json]`: a transcript of any media file on stdout.
 
 It calls transcribe_file directly, not the task system: a file on the command line belongs to no user
 and no video, and importing it into storage and the task table only to print its subtitles would leave
-rows and a copy behind. The work (ffmpeg extraction, then the engine) is the very code the
-transcription job runs; progress goes to stderr so stdout stays a clean subtitle file.
+rows and a copy behind. The work (ffmpeg extraction, then the engine, then the cue re-cutting) is the
+very code the transcription job runs; the progress bar (tqdm) goes to stderr so stdout stays clean.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
+from videos.engines.paragraphs.text import to_txt
 from videos.engines.subtitles import to_srt, to_vtt
-from videos.engines.transcription import ENGINE_NAMES, TranscriptionError, resolve_transcription_engine_name
+from videos.engines.transcription import (
+    ENGINE_NAMES,
+    Transcript,
+    TranscriptionError,
+    get_transcription_engine,
+    resolve_transcription_engine_name,
+)
+from videos.exceptions import MontageError
 from videos.media.ffmpeg import MediaError
-from videos.services.transcripts import EXTRACT_SHARE, transcribe_file
+from videos.services.pipeline import transcription_language
+from videos.services.transcripts import EXTRACT_SHARE, transcribe_file, transcript_to_json
 
-BAR_WIDTH = 30
-WRITERS = {"srt": to_srt, "vtt": to_vtt}
+
+def _json(transcript: Transcript) -> str:
+    return json.dumps(transcript_to_json(transcript), ensure_ascii=False, indent=1) + "\n"
+
+
+WRITERS: dict[str, Callable[[Transcript], str]] = {
+    "srt": lambda t: to_srt(t.segments),
+    "vtt": lambda t: to_vtt(t.segments),
+    "txt": lambda t: to_txt(t.segments),
+    "json": _json,
+}
 
 
 class Command(BaseCommand):
-    help = "Transcribe a video or audio file and print its subtitles (SRT or VTT); progress on stderr."
+    help = "Transcribe a video or audio file and print its subtitles (SRT, VTT), text or JSON; progress on stderr."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="Any media file ffmpeg can read.")
         parser.add_argument("--engine", choices=ENGINE_NAMES, help="Default: TRANSCRIPTION_ENGINE (auto).")
+        parser.add_argument("--language", help="'auto' (default) or an ISO 639-1 code such as 'en'.")
         parser.add_argument("--format", choices=sorted(WRITERS), default="srt", dest="subtitle_format")
-        parser.add_argument("-o", "--output", help="Write the subtitles to this file instead of stdout.")
+        parser.add_argument("-o", "--output", help="Write to this file instead of stdout.")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         path = Path(opts["file"]).expanduser()
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
         try:
-            engine = resolve_transcription_engine_name(opts["engine"])
-        except ValueError as exc:
+            engine_name = resolve_transcription_engine_name(opts["engine"])
+            engine = get_transcription_engine(engine_name)
+        except (ValueError, TranscriptionError) as exc:
             raise CommandError(str(exc)) from None
-        bar = ProgressBar(self.stderr, label=engine)
+        try:
+            language = transcription_language(engine=engine_name, language=opts["language"])
+        except MontageError as exc:
+            raise CommandError(exc.detail) from None
         cancel = threading.Event()
         started = time.monotonic()
+        bar = tqdm(total=100, unit="%", file=self.stderr._out, desc="extracting audio", bar_format=BAR_FORMAT)
         try:
             with tempfile.TemporaryDirectory(prefix="montage-transcribe-") as work:
                 transcript = transcribe_file(
-                    path, work_dir=Path(work), on_progress=bar.draw, cancel=cancel, engine=opts["engine"]
+                    path,
+                    work_dir=Path(work),
+                    on_progress=lambda f: _advance(bar, f, engine_name),
+                    cancel=cancel,
+                    engine=engine,
+                    language=language,
                 )
         except KeyboardInterrupt:
             cancel.set()  # an engine thread still running sees it and stops
-            bar.close()
             raise CommandError("Interrupted.", returncode=130) from None
         except (MediaError, TranscriptionError) as exc:
-            bar.close()
             raise CommandError(str(exc)) from None
-        bar.close()
-        text = WRITERS[opts["subtitle_format"]](transcript.segments)
+        finally:
+            bar.close()
+        text = WRITERS[opts["subtitle_format"]](transcript)
         if opts["output"]:
             Path(opts["output"]).expanduser().write_text(text, encoding="utf-8")
         else:
@@ -69,31 +100,13 @@ class Command(BaseCommand):
         )
 
 
-class ProgressBar:
-    """One redrawn line on a terminal; a line per 10% otherwise (logs, pipes)."""
+BAR_FORMAT = "{desc}: {percentage:5.1f}% |{bar}| {elapsed}<{remaining}"
 
-    def __init__(self, out: OutputWrapper, *, label: str) -> None:
-        self.out = out
-        self.label = label
-        self.tty = out.isatty()
-        self._last = -1
-        self._drawn = False
 
-    def draw(self, fraction: float) -> None:
-        percent = max(0.0, min(fraction, 1.0)) * 100
-        filled = int(BAR_WIDTH * percent / 100)
-        stage = "extracting audio" if fraction < EXTRACT_SHARE else f"transcribing ({self.label})"
-        line = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {percent:5.1f}% {stage}"
-        if self.tty:
-            self.out.write(f"\r{line:<79}", ending="")
-            self.out.flush()
-            self._drawn = True
-        elif int(percent // 10) != self._last:
-            self._last = int(percent // 10)
-            self.out.write(line)
-            self.out.flush()
-
-    def close(self) -> None:
-        if self.tty and self._drawn:
-            self.out.write("")
-            self.out.flush()
+def _advance(bar: tqdm, fraction: float, engine: str) -> None:
+    """Move the bar to `fraction` (it never goes back) and name the stage."""
+    target = round(max(0.0, min(fraction, 1.0)) * 100, 1)
+    if fraction >= EXTRACT_SHARE:
+        bar.set_description_str(f"transcribing ({engine})", refresh=False)
+    if target > bar.n:
+        bar.update(target - bar.n)
