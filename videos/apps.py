@@ -21,6 +21,7 @@ class VideosConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from videos import checks  # noqa: F401 - registers the system checks
         from videos.taskmanager.registry import load_job_modules
 
         load_job_modules()

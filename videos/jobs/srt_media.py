@@ -22,7 +22,7 @@ from videos.taskmanager.context import JobContext
 from videos.taskmanager.registry import job
 
 # Weights: with an SRT the first two steps take milliseconds and the OpenAI call dominates; media-only work
-# is dominated by transcription (PocketSphinx: ~0.25 s per second of speech measured here, 2 shared cores).
+# is dominated by transcription (docs/BENCHMARKS.md, "Transcription").
 STEPS: dict[str, float] = {"transcribing": 60, "processing_llm": 30, "aligning": 10}
 
 

@@ -42,7 +42,7 @@ SRT_STORAGE_DIR = "srt_media"
 END_TOLERANCE_SECONDS = 0.05
 SYNC_POLL_SECONDS = 0.05
 # After a timeout, how long /sync waits for the cancelled work to stop: a cancel reaches ffmpeg and the
-# PocketSphinx child at once (tens of ms); this is a ceiling for a loaded machine, not an expected wait.
+# transcription engine at once (tens of ms); this is a ceiling for a loaded machine, not an expected wait.
 SYNC_CANCEL_GRACE_SECONDS = 10.0
 
 

@@ -125,9 +125,22 @@ def default_transcription(request: Recorded, segment_seconds: float = 1.0) -> Re
         )
         start = end
     text = " ".join(item["text"].strip() for item in segments)
-    return Reply(
-        200, {"task": "transcribe", "language": "english", "duration": duration, "text": text, "segments": segments}
-    )
+    body: dict[str, Any] = {
+        "task": "transcribe", "language": "english", "duration": duration, "text": text, "segments": segments,
+    }  # fmt: skip
+    if "word" in request.fields.get("timestamp_granularities[]", []):
+        body["words"] = [word for item in segments for word in segment_words(item["start"], item["end"], item["text"])]
+    return Reply(200, body)
+
+
+def segment_words(start: float, end: float, text: str) -> list[dict[str, Any]]:
+    """The API's word timestamps for a segment: its words back to back over its span, no spaces, no probability."""
+    words = text.split()
+    step = (end - start) / len(words)
+    return [
+        {"word": word, "start": round(start + k * step, 3), "end": round(start + (k + 1) * step, 3)}
+        for k, word in enumerate(words)
+    ]
 
 
 def default_chat(request: Recorded) -> Reply:

@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings as django_settings
 
 from videos.tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401 - the fixture
+from videos.tests.speech import HARVARD_SENTENCES, spoken_wav
 
-# Known words for the PocketSphinx test; the en-us+f2 voice at 140 wpm is what PocketSphinx's
-# bundled model recognises best among espeak-ng's voices (measured: 16 of 19 words).
+# Known words, spoken by espeak-ng's en-us+f2 voice at 140 wpm.
 SPOKEN_SENTENCE = "one two three four five. six seven eight nine ten. the quick brown fox jumps over the lazy dog."
 
 
@@ -51,6 +51,19 @@ def speech_wav(media_dir: Path) -> Path:
     out = media_dir / "speech.wav"
     ffmpeg("-i", str(raw), "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def harvard_wav(media_dir: Path) -> Path:
+    """espeak-ng (en-us, 150 wpm) reading the 20 Harvard sentences: about a minute of clear speech."""
+    return spoken_wav(media_dir / "harvard.wav", " ".join(HARVARD_SENTENCES))
+
+
+@pytest.fixture(scope="session")
+def run_on_wav(media_dir: Path) -> Path:
+    """The same sentences joined by "and" at 170 wpm: long segments (up to ~100 characters) from Whisper."""
+    text = " and ".join(sentence.rstrip(".").replace("It's", "it is") for sentence in HARVARD_SENTENCES)
+    return spoken_wav(media_dir / "run-on.wav", text, wpm=170)
 
 
 @pytest.fixture

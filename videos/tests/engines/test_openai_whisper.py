@@ -10,13 +10,12 @@ import pytest
 
 from videos.engines.openai_client import RetryPolicy
 from videos.engines.transcription import (
-    Segment,
     TranscriptionCancelled,
     TranscriptionError,
     get_transcription_engine,
 )
 from videos.engines.transcription.openai_whisper import OpenAIWhisperEngine
-from videos.engines.transcription.pocketsphinx_engine import PocketSphinxEngine
+from videos.engines.transcription.whisper_local import LocalWhisperEngine
 from videos.tests.fake_openai import FakeOpenAI, Recorded, Reply, default_transcription, error_reply, segment_text
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
@@ -26,17 +25,41 @@ def test_transcribes_a_small_file_in_one_request(openai_settings: FakeOpenAI, se
     settings.OPENAI_TRANSCRIPTION_MODEL = "whisper-x"
     progress: list[float] = []
     transcript = OpenAIWhisperEngine(retry=FAST).transcribe(tone_wav, on_progress=progress.append)
-    assert transcript.engine == "openai" and transcript.language == "english"
-    assert transcript.segments == [
-        Segment(0.0, 1.0, segment_text(0, 1)),
-        Segment(1.0, 2.0, segment_text(1, 2)),
+    assert transcript.engine == "openai" and transcript.language == "en" and transcript.model == "whisper-x"
+    assert [(s.start, s.end, s.text) for s in transcript.segments] == [
+        (0.0, 1.0, segment_text(0, 1)),
+        (1.0, 2.0, segment_text(1, 2)),
     ]
     assert progress == [1.0]
     (request,) = openai_settings.transcription_requests
     assert request.file_bytes == tone_wav.read_bytes()  # small files go up untouched
     assert request.fields["model"] == ["whisper-x"]
     assert request.fields["response_format"] == ["verbose_json"]
-    assert request.fields["timestamp_granularities[]"] == ["segment"]
+    assert request.fields["timestamp_granularities[]"] == ["segment", "word"]
+    assert "language" not in request.fields  # detected by the API
+
+
+def test_word_timestamps_go_to_their_segments_and_a_language_is_sent(
+    openai_settings: FakeOpenAI, gapped_wav: Path
+) -> None:
+    """The API answers one flat list of words per request; each lands in its segment, shifted by the chunk."""
+    transcript = OpenAIWhisperEngine(max_upload_bytes=100_000, retry=FAST).transcribe(gapped_wav, language="fr")
+    requests = openai_settings.transcription_requests
+    assert len(requests) == 5 and all(r.fields["language"] == ["fr"] for r in requests)
+    assert transcript.language == "fr"
+    for segment in transcript.segments:
+        assert [w.word.strip() for w in segment.words] == segment.text.split()
+        assert all(segment.start - 1e-3 <= w.start <= w.end <= segment.end + 1e-3 for w in segment.words)
+        assert [w.start for w in segment.words] == sorted(w.start for w in segment.words)
+    assert sum(len(s.words) for s in transcript.segments) == 5 * len(transcript.segments)
+    assert transcript.segments[-1].words[-1].end == pytest.approx(10.0, abs=0.002)
+
+
+def test_text_only_answers_keep_their_text_and_no_words(openai_settings: FakeOpenAI, tone_wav: Path) -> None:
+    openai_settings.script_transcriptions(Reply(200, {"text": "  all of it  ", "language": "German"}))
+    transcript = OpenAIWhisperEngine(retry=FAST).transcribe(tone_wav)
+    assert [(s.start, s.end, s.text, s.words) for s in transcript.segments] == [(0.0, 2.0, "all of it", ())]
+    assert transcript.language == "de"
 
 
 def test_a_long_file_is_split_at_silences_under_the_limit(openai_settings: FakeOpenAI, gapped_wav: Path) -> None:
@@ -173,14 +196,14 @@ def test_not_a_wav_is_a_clear_error(openai_settings: FakeOpenAI, tmp_path: Path)
 def test_engine_selection_by_settings(settings) -> None:  # noqa: ANN001
     settings.TRANSCRIPTION_ENGINE = "auto"
     settings.OPENAI_API_KEY = ""
-    assert isinstance(get_transcription_engine(), PocketSphinxEngine)
+    assert isinstance(get_transcription_engine(), LocalWhisperEngine)
     settings.OPENAI_API_KEY = "sk-test"
     assert isinstance(get_transcription_engine(), OpenAIWhisperEngine)
-    settings.TRANSCRIPTION_ENGINE = "pocketsphinx"
-    assert isinstance(get_transcription_engine(), PocketSphinxEngine)
+    settings.TRANSCRIPTION_ENGINE = "whisper"
+    assert isinstance(get_transcription_engine(), LocalWhisperEngine)
     assert isinstance(get_transcription_engine("openai"), OpenAIWhisperEngine)
-    with pytest.raises(ValueError, match="unknown transcription engine 'vosk'"):
-        get_transcription_engine("vosk")
+    with pytest.raises(ValueError, match="unknown transcription engine 'pocketsphinx'"):
+        get_transcription_engine("pocketsphinx")  # removed: local Whisper replaced it
     settings.OPENAI_API_KEY = ""
     settings.TRANSCRIPTION_ENGINE = "openai"
     with pytest.raises(TranscriptionError, match="needs OPENAI_API_KEY"):

@@ -40,6 +40,7 @@ limits = st.builds(
     RuleLimits,
     long_pause=st.floats(0.5, 5),
     sentence_pause=st.floats(0, 2),
+    target_chars=st.integers(1, 800),
     max_chars=st.integers(1, 800),
     max_cues=st.integers(1, 20),
     max_seconds=st.floats(1, 120),
@@ -94,6 +95,41 @@ def test_rules_cut_an_overlong_paragraph_after_its_last_sentence() -> None:
     assert engine.group(cues) == [[1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert RulesParagraphEngine(RuleLimits(max_chars=10)).group(cues_at((0, 1, "x" * 30), (1, 2, "y"))) == [[1], [2]]
     assert RulesParagraphEngine(RuleLimits(max_seconds=5)).group(cues_at((0, 4, "a"), (4, 6, "b"))) == [[1], [2]]
+
+
+def test_rules_close_a_paragraph_at_the_first_sentence_end_past_the_target_length() -> None:
+    sentence = "This sentence is about forty characters."
+    cues = cues_at(*[(k * 2.0, k * 2.0 + 1.9, sentence) for k in range(12)])  # 0.1 s gaps: no pause rule fires
+    groups = RulesParagraphEngine(RuleLimits(target_chars=100)).group(cues)
+    assert groups == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]]  # 3 cues = 122 characters >= 100
+
+
+def test_rule_limits_come_from_the_settings(settings) -> None:  # noqa: ANN001
+    settings.PARAGRAPH_LONG_PAUSE_S = 3.0
+    settings.PARAGRAPH_SENTENCE_PAUSE_S = 1.5
+    settings.PARAGRAPH_TARGET_CHARS = 250
+    settings.PARAGRAPH_MAX_CHARS = 600
+    settings.PARAGRAPH_MAX_SECONDS = 60.0
+    limits = RulesParagraphEngine().limits
+    assert (limits.long_pause, limits.sentence_pause, limits.target_chars, limits.max_chars, limits.max_seconds) == (
+        3.0, 1.5, 250, 600, 60.0,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", ["harvard_wav", "run_on_wav"])
+def test_a_real_transcript_reads_as_several_paragraphs(fixture: str, request: pytest.FixtureRequest) -> None:
+    """Whisper's cues of a minute of continuous speech (pauses well under the thresholds): never one block."""
+    from videos.engines.transcription.whisper_local import LocalWhisperEngine
+    from videos.services.transcripts import transcribe_audio
+
+    segments = transcribe_audio(request.getfixturevalue(fixture), engine=LocalWhisperEngine()).segments
+    cues = cues_at(*[(s.start, s.end, s.text) for s in segments])
+    paragraphs = build_paragraphs(cues, RulesParagraphEngine(RuleLimits()).group(cues))
+    assert len(paragraphs) >= 2, [p.text for p in paragraphs]
+    assert all(len(p.text) <= RuleLimits().max_chars for p in paragraphs)
+    if fixture == "harvard_wav":  # sentences: every paragraph but the last ends one
+        assert all(p.text.endswith((".", "!", "?")) for p in paragraphs[:-1]), [p.text for p in paragraphs]
 
 
 def test_rules_on_no_cues() -> None:

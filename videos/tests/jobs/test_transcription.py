@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
+from videos.exceptions import UnsupportedMediaError
 from videos.jobs.transcription import STEPS
 from videos.models import ProcessingTask, SubTask, SubtitleSegment, Video
 from videos.services.pipeline import transcription_start
@@ -35,7 +36,7 @@ from videos.tests.taskmanager.helpers import wait_for, wait_status
 
 pytestmark = pytest.mark.slow
 
-# espeak-ng's en-us+f2 at 140 wpm is what PocketSphinx's bundled model hears best (engines' tests).
+# Known words spoken by espeak-ng (en-us+f2, 140 wpm) for the tests that transcribe real speech.
 SENTENCE = "one two three four five. six seven eight nine ten. the quick brown fox jumps over the lazy dog."
 _work: Path | None = None
 
@@ -139,7 +140,15 @@ def test_openai_verbose_json_segments_replace_the_videos(transactional_db, user,
     assert request.fields["response_format"] == ["verbose_json"]
     assert wav_format(request.file_bytes) == (16000, 1) and 3.0 <= request.wav_duration < 3.1  # AAC pads a little
     expected = math.ceil(request.wav_duration)  # the fake server answers one segment per second
-    assert task.result == {"segments": expected, "language": "english", "engine": "openai"}
+    assert request.fields["timestamp_granularities[]"] == ["segment", "word"]
+    assert task.result == {
+        "segments": expected,
+        "words": 5 * expected,  # "speech from 0.00 to 1.00": five words a segment
+        "language": "en",  # the API names the language ("english"); we keep the ISO code
+        "language_probability": None,
+        "engine": "openai",
+        "model": "whisper-1",
+    }
     rows = segments_of(video)
     assert rows[:3] == [
         (1, 0.0, 1.0, "speech from 0.00 to 1.00"),
@@ -148,7 +157,11 @@ def test_openai_verbose_json_segments_replace_the_videos(transactional_db, user,
     ]
     assert [r[0] for r in rows] == list(range(1, expected + 1))  # the old line is gone
     video.refresh_from_db()
-    assert video.status == "ready" and video.language == "english"
+    assert video.status == "ready" and video.language == "en"
+    first = SubtitleSegment.objects.filter(video=video).order_by("index").first()
+    assert [(w["word"], w["start"], w["end"]) for w in first.words] == [
+        ("speech", 0.0, 0.2), ("from", 0.2, 0.4), ("0.00", 0.4, 0.6), ("to", 0.6, 0.8), ("1.00", 0.8, 1.0)
+    ]  # fmt: skip
     assert not task_tmp_dir(task.pk).exists()  # scratch removed when the task ends
 
 
@@ -237,12 +250,22 @@ def test_retranscribing_leaves_no_duplicate_segments(transactional_db, user, ope
     assert SubtitleSegment.objects.count() == 4
 
 
-def test_a_video_without_audio_completes_with_no_segments(transactional_db, user, openai):  # noqa: ANN001
+def test_a_video_without_audio_is_refused_before_any_task(transactional_db, user, openai):  # noqa: ANN001
     video = clip_video(user, audio=False)
+    with pytest.raises(UnsupportedMediaError, match="no audio track"):
+        transcription_start(owner=user, video=video)
+    assert not ProcessingTask.objects.exists() and openai.transcription_requests == []
+
+
+def test_audio_gone_by_the_time_the_job_runs_completes_with_no_segments(transactional_db, user, openai):  # noqa: ANN001
+    video = clip_video(user)
     SubtitleSegment.objects.create(video=video, index=1, start=0, end=1, text="stale")
-    task = run(transcription_start(owner=user, video=video))
+    task = transcription_start(owner=user, video=video)
+    silent = clip_video(user, audio=False)  # the stored file replaced by one without sound (re-probed below)
+    Video.objects.filter(pk=video.pk).update(file=silent.file.name, probe=silent.probe)
+    task = run(task)
     assert task.status == "completed", task.error_message
-    assert task.result == {"segments": 0, "language": None, "engine": None}
+    assert task.result["segments"] == 0 and task.result["language"] is None
     assert segments_of(video) == [] and openai.transcription_requests == []
 
 

@@ -1,6 +1,6 @@
 """A real server SIGKILLed while it transcribes: the task resumes after its last completed step, or fails cleanly.
 
-PocketSphinx runs inside a real `manage.py runserver --noreload` process; the test reads the shared
+Local Whisper runs inside a real `manage.py runserver --noreload` process; the test reads the shared
 test database and the server's API.
 """
 
@@ -22,7 +22,7 @@ from videos.tests.taskmanager.test_processes import free_port, runserver
 pytestmark = pytest.mark.slow
 # Offline engines, and a long lease: only start-up recovery (a dead pid on this host) explains a resume.
 ENV = {
-    "TRANSCRIPTION_ENGINE": "pocketsphinx",
+    "TRANSCRIPTION_ENGINE": "whisper",
     "PARAGRAPH_ENGINE": "rules",
     "OPENAI_API_KEY": "",
     "TASK_LEASE_SECONDS": "300",
@@ -35,7 +35,7 @@ def step(task_id, name: str) -> SubTask:  # noqa: ANN001
 
 
 def test_a_transcription_killed_mid_engine_resumes_after_extraction(transactional_db, user, tmp_path):  # noqa: ANN001
-    video = clip_video(user, speech_clip(repeat=3))  # ~17 s of speech: a few seconds of PocketSphinx
+    video = clip_video(user, speech_clip(repeat=8))  # ~45 s of speech: a few seconds of Whisper tiny.en
     token = Token.objects.create(user=user).key
     log = tmp_path / "server.log"
     port = free_port()
@@ -86,7 +86,7 @@ def test_a_reprocess_killed_past_its_last_attempt_fails_cleanly_and_the_video_is
     user,  # noqa: ANN001
     tmp_path,  # noqa: ANN001
 ):
-    video = clip_video(user, speech_clip(repeat=3))
+    video = clip_video(user, speech_clip(repeat=8))
     log = tmp_path / "server.log"
     port = free_port()
     env = {**ENV, "TASK_MAX_ATTEMPTS": "1"}
