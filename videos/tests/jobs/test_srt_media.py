@@ -241,7 +241,7 @@ def test_openai_engine_refused_at_request_time_without_a_key(user, settings):  #
     assert OpenAIChatParagraphEngine.name == "openai"
 
 
-# Media only: transcription by PocketSphinx on espeak-ng speech ------------------------------------
+# Media only: transcription by local Whisper on espeak-ng speech ----------------------------------
 @pytest.mark.slow
 def test_media_only_transcribes_then_paragraphs(user, tmp_path: Path, settings):  # noqa: ANN001
     settings.TRANSCRIPTION_ENGINE = "whisper"
