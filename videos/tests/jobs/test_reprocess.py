@@ -52,7 +52,7 @@ def test_reprocess_runs_every_step_and_reports_its_result(transactional_db, user
     assert task.status == "completed", task.error_message
     result = task.result
     count = result["segments"]
-    assert count == 4 and result["language"] == "english" and result["engine"] == "openai"
+    assert count == 4 and result["language"] == "en" and result["engine"] == "openai"
     # The fake chat server groups lines in pairs.
     assert [p["segment_indexes"] for p in result["paragraphs"]] == [[1, 2], [3, 4]]
     assert result["paragraphs"][0] == {

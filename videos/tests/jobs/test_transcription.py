@@ -37,7 +37,7 @@ from videos.tests.taskmanager.helpers import wait_for, wait_status
 pytestmark = pytest.mark.slow
 
 # Known words spoken by espeak-ng (en-us+f2, 140 wpm) for the tests that transcribe real speech.
-SENTENCE = "one two three four five. six seven eight nine ten. the quick brown fox jumps over the lazy dog."
+SENTENCE = "Glue the sheet to the dark blue background. Rice is often served in round bowls. The juice of lemons makes fine punch. The boy was there when the sun rose."
 _work: Path | None = None
 
 
