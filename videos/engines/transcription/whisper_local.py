@@ -221,7 +221,9 @@ class LocalWhisperEngine(TranscriptionEngine):
 
     name = "whisper"
 
-    def __init__(self, *, config: WhisperConfig | None = None, vad: bool | None = None, beam_size: int | None = None):
+    def __init__(
+        self, *, config: WhisperConfig | None = None, vad: bool | None = None, beam_size: int | None = None
+    ) -> None:
         self.config = config or whisper_config()
         self.vad = settings.WHISPER_VAD if vad is None else vad
         self.beam_size = beam_size or settings.WHISPER_BEAM_SIZE
