@@ -3,6 +3,7 @@ language, word times, subtitle-ready segments, txt, refusals, progress per segme
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -62,7 +63,7 @@ def test_transcribe_gives_words_language_and_subtitle_ready_segments(
     assert api.get(f"/api/v1/videos/{video.pk}/").json()["language"] == "en"
     text = api.get(url(video.pk, "segments") + "?format=txt")
     assert text.status_code == 200 and text["Content-Type"] == "text/plain; charset=utf-8"
-    assert text["Content-Disposition"].endswith('.txt"') or ".txt" in text["Content-Disposition"]
+    assert re.fullmatch(r"inline; filename=\"[\w.-]+\.txt\"", text["Content-Disposition"]), text["Content-Disposition"]
     plain = text.content.decode()
     assert normalize_words(plain) == normalize_words(heard) and "-->" not in plain and "\n\n" in plain
 
