@@ -338,6 +338,11 @@ def test_transcribe_from_the_video_page_shows_transcript_and_captions(
     srt = tmp_path / "t.srt"
     download_info.value.save_as(srt)
     assert srt.read_text().startswith("1\n00:00:00,000 --> ")
+    with page.expect_download() as download_info:
+        page.click('#result a:text("Download text")')
+    txt = tmp_path / "t.txt"
+    download_info.value.save_as(txt)
+    assert txt.read_text().startswith("speech from 0.00 to 1.00 speech from 1.00 to 2.00")
     screenshot(page, "transcription-done.png", docs=False)
     page.goto(f"{live_server.url}/videos/{video.pk}/")
     expect(page.locator(".transcript li")).to_have_count(count)

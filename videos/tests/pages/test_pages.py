@@ -95,7 +95,7 @@ def test_video_page_is_mine_only(browser, user, other_user) -> None:  # noqa: AN
     assert response.status_code == 200
     html = response.content.decode()
     assert f'src="/api/v1/videos/{mine.pk}/file/"' in html
-    assert f'data-url="/api/v1/videos/{mine.pk}/retranscribe"' in html
+    assert f'data-url="/api/v1/videos/{mine.pk}/transcribe"' in html
     assert f'data-url="/api/v1/videos/{mine.pk}/reprocess"' in html
     assert "No transcript yet." in html and "<track" not in html
     assert browser.get(f"/videos/{theirs.pk}/").status_code == 404
@@ -108,6 +108,7 @@ def test_video_page_shows_its_transcript_with_timestamps_and_a_caption_track(bro
     html = browser.get(f"/videos/{video.pk}/").content.decode()
     assert f'src="/api/v1/videos/{video.pk}/segments?format=vtt"' in html and "<track" in html
     assert f'href="/api/v1/videos/{video.pk}/segments?format=srt"' in html
+    assert f'href="/api/v1/videos/{video.pk}/segments?format=txt"' in html
     assert re.search(r"0:00\.0</span> Hello there", html)
     assert re.search(r"1:01\.2</span> A minute later", html)
 
