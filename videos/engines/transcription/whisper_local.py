@@ -191,7 +191,10 @@ def get_whisper_model(config: WhisperConfig) -> WhisperModel:
             )
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError for a broken or foreign model
             where = f"WHISPER_MODEL={str(config.path)!r}" if settings.WHISPER_MODEL else "the bundled tiny.en model"
-            raise WhisperModelError(f"{where} could not be loaded: {exc}") from exc
+            raise WhisperModelError(
+                f"{where} could not be loaded (WHISPER_DEVICE={config.device}, "
+                f"WHISPER_COMPUTE_TYPE={config.compute_type}): {exc}"
+            ) from exc
         if _loads == 0:
             atexit.register(_stop_decodes_at_exit)
         _loaded = (config, model)

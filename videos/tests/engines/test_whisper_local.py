@@ -21,6 +21,7 @@ from videos.engines.transcription.whisper_local import (
     model_loads,
     unload_whisper_model,
 )
+from videos.services.pipeline import transcription_language
 from videos.tests.conftest import PYTHON, ROOT
 from videos.tests.engines.conftest import ffmpeg, lavfi_wav
 from videos.tests.speech import HARVARD_SENTENCES
@@ -159,7 +160,9 @@ def test_a_broken_model_file_fails_clearly_naming_the_setting(settings, tone_wav
         (broken / name).write_bytes((real / name).read_bytes())
     (broken / "model.bin").write_bytes(b"this is not a CTranslate2 model")
     settings.WHISPER_MODEL = str(broken)
-    with pytest.raises(WhisperModelError, match=r"WHISPER_MODEL='.*broken' could not be loaded: ") as caught:
+    with pytest.raises(
+        WhisperModelError, match=r"WHISPER_MODEL='.*broken' could not be loaded \(WHISPER_DEVICE"
+    ) as caught:
         LocalWhisperEngine().transcribe(tone_wav)
     assert isinstance(caught.value, TranscriptionError)
 
@@ -189,3 +192,32 @@ def test_a_process_exiting_mid_transcription_exits_cleanly(harvard_wav: Path) ->
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "exiting mid-transcription" in done.stdout and "terminate called" not in done.stderr
+
+
+def test_an_unknown_compute_type_fails_clearly_naming_the_settings(settings, tone_wav: Path) -> None:  # noqa: ANN001
+    settings.WHISPER_COMPUTE_TYPE = "int3"
+    with pytest.raises(
+        WhisperModelError, match=r"could not be loaded \(WHISPER_DEVICE=cpu, WHISPER_COMPUTE_TYPE=int3\)"
+    ):
+        LocalWhisperEngine().transcribe(tone_wav)
+
+
+def test_a_multilingual_model_directory_offers_whisper_languages(settings, tmp_path: Path) -> None:  # noqa: ANN001
+    """Read from the vocabulary size, as faster-whisper decides: no model is loaded to answer a request."""
+    real, _ = model_directory()
+    for name, extra in (("multi", 1), ("v3", 2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for item in ("model.bin", "config.json", "tokenizer.json"):
+            (folder / item).symlink_to(real / item)
+        vocabulary = (real / "vocabulary.txt").read_text(encoding="utf-8")
+        (folder / "vocabulary.txt").write_text(vocabulary + "".join(f"<extra{k}>\n" for k in range(extra)))
+    assert len(model_languages(tmp_path / "multi")) == 99 and "yue" not in model_languages(tmp_path / "multi")
+    assert len(model_languages(tmp_path / "v3")) == 100 and {"de", "fr", "ja", "yue"} <= set(
+        model_languages(tmp_path / "v3")
+    )
+    before = model_loads()
+    settings.WHISPER_MODEL = str(tmp_path / "multi")
+    assert transcription_language(engine="whisper", language="DE") == "de"  # accepted for the task
+    assert transcription_language(engine=None, language="auto") is None  # detected by the model
+    assert model_loads() == before
