@@ -85,6 +85,8 @@ class ProcessingTask(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
+    # One entry per start: attempt, started_at, ended_at, stage, outcome (+ host and child pids, ours only).
+    attempts_log = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -103,6 +105,14 @@ class ProcessingTask(models.Model):
                 fields=["video", "kind"],
                 condition=Q(status__in=["pending", "processing"]) & Q(video__isnull=False),
                 name="one_active_task_per_video_kind",
+            ),
+            # One writer per video: the kinds that write a video's file or transcript exclude each other.
+            models.UniqueConstraint(
+                fields=["video"],
+                condition=Q(status__in=["pending", "processing"])
+                & Q(video__isnull=False)
+                & Q(kind__in=["reprocess", "transcription", "import"]),
+                name="one_writer_per_video",
             ),
         ]
 

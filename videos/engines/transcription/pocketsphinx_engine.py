@@ -28,6 +28,7 @@ from videos.engines.transcription.base import (
     check_cancel,
 )
 from videos.engines.transcription.wav import plan_chunks, read_wav
+from videos.media import process
 
 SAMPLE_RATE = 16000
 SILENCE_PEAK = 32  # peak sample value (of 32767) at or under which a chunk counts as silent: -60 dBFS
@@ -156,7 +157,7 @@ def decode_in_child(
     check_cancel(cancel)
     job = json.dumps({"wav": str(Path(wav_path).resolve()), "spans": [list(span) for span in spans]})
     with tempfile.TemporaryFile() as stderr:
-        child = subprocess.Popen(  # -P: the script's folder is not put on sys.path
+        child = process.spawn(  # -P: the script's folder is not put on sys.path
             [sys.executable, "-P", str(WORKER_SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
         )
         stdin, stdout = child.stdin, child.stdout
