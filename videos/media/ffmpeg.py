@@ -252,6 +252,12 @@ def run_ffmpeg(
     reader = ProgressReader(expected_duration)
     lines: queue.Queue[str | None] = queue.Queue()
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    write_errors: list[str] = []  # encoders print statistics after a failed write: keep those lines apart
+
+    def on_stderr(line: str) -> None:
+        tail.append(line)
+        if len(write_errors) < STDERR_TAIL_LINES and any(marker in line for marker in STORAGE_FULL_MARKERS):
+            write_errors.append(line)
     try:
         proc = process.spawn(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
@@ -260,7 +266,7 @@ def run_ffmpeg(
         raise MediaError(f"Cannot start ffmpeg ({cmd[0]}): {exc}") from exc
     threads = [
         threading.Thread(target=_pump, args=(proc.stdout, lines.put, True), daemon=True, name="ffmpeg-progress"),
-        threading.Thread(target=_pump, args=(proc.stderr, tail.append, False), daemon=True, name="ffmpeg-stderr"),
+        threading.Thread(target=_pump, args=(proc.stderr, on_stderr, False), daemon=True, name="ffmpeg-stderr"),
     ]
     for thread in threads:
         thread.start()
@@ -294,10 +300,11 @@ def run_ffmpeg(
             _remove(output)
     if cancelled:
         raise MediaCancelled("Cancelled: ffmpeg was stopped.")
+    text = _tail_text(chr(10).join(tail))
+    if write_errors:  # ffmpeg exits 0 even when it could not write its trailer
+        _remove(output)
+        raise StorageFullError(f"ffmpeg could not write (exit code {proc.returncode}): {chr(10).join(write_errors)}")
     if proc.returncode != 0:
-        text = _tail_text(chr(10).join(tail))
-        if any(marker in text for marker in STORAGE_FULL_MARKERS):
-            raise StorageFullError(f"ffmpeg failed (exit code {proc.returncode}): {text}")
         raise MediaError(f"ffmpeg failed (exit code {proc.returncode}): {text}")
     if reader.ended and on_progress is not None:
         on_progress(1.0)

@@ -155,3 +155,20 @@ def kill_leftovers(task_id: str, pids: Iterable[int], *, current: str | None = N
     if killed:
         log.warning("process.leftovers_killed task_id=%s pids=%s", task_id, killed)
     return killed
+
+
+class _SubprocessThroughSpawn:
+    """The `subprocess` module as a library sees it, except that Popen goes through spawn()."""
+
+    Popen = staticmethod(spawn)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+
+def route_library_children(*modules: Any) -> None:
+    """Make libraries that call `sp.Popen` (MoviePy's readers and writers) start their children here too."""
+    shim = _SubprocessThroughSpawn()
+    for module in modules:
+        if getattr(module, "sp", None) is subprocess:
+            module.sp = shim
