@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path, PurePath
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -156,6 +156,7 @@ def video_store(
     original_name: str = "",
     status: str = Video.Status.UPLOADED,
     move: bool = False,
+    video_id: Any = None,
 ) -> Video:
     """Put a probed local file into storage under a generated name and create its Video row.
 
@@ -163,6 +164,7 @@ def video_store(
     row cannot be created, the stored file is removed again: no file without a row.
     """
     video = Video(
+        **({"id": video_id} if video_id is not None else {}),
         owner=owner,
         title=(title or PurePath(original_name).stem or "Untitled")[:255],
         original_name=PurePath(original_name).name[:255],
