@@ -134,3 +134,24 @@ def test_purge_removes_a_kinds_stored_files_unless_a_retry_still_uses_them(db, u
     assert not ProcessingTask.objects.filter(pk__in=[lone.pk, retried.pk]).exists()
     assert not default_storage.exists(names[0])
     assert default_storage.exists(names[1])  # the pending retry still needs it
+
+
+@pytest.mark.slow
+def test_a_runserver_stopped_with_sigterm_puts_its_running_task_back(transactional_db, user, tmp_path):
+    import os
+    import signal
+
+    from videos.tests.taskmanager.helpers import wait_for
+    from videos.tests.taskmanager.test_processes import free_port, runserver
+
+    server = runserver(free_port(), tmp_path / "server.log", TASK_POLL_SECONDS="0.1", TASK_LEASE_SECONDS="300")
+    try:
+        task = task_submit(owner=user, kind="test_sleep", args={"seconds": 10.0})
+        assert wait_for(lambda: ProcessingTask.objects.get(pk=task.pk).status == "processing", timeout=20)
+        os.kill(server.proc.pid, signal.SIGTERM)  # the Python process alone, as a process manager would
+        server.proc.wait(15)
+    finally:
+        server.stop()
+    task.refresh_from_db()
+    assert task.status == "pending" and task.worker_id == ""
+    assert [entry["outcome"] for entry in task.attempts_log] == ["interrupted"]

@@ -64,3 +64,41 @@ def test_cancel_and_failure_close_the_attempt(task_manager, user):  # noqa: ANN0
     assert outcomes(task.pk) == [(1, "wait", "cancelled")]
     assert outcomes(failing.pk) == [(1, "first", "failed")]
     reset_task_manager()
+
+
+def test_startup_recovery_kills_the_children_a_dead_life_recorded(transactional_db, user):  # noqa: ANN001
+    """Where no parent-death signal could act (another OS, a child that escaped it), recovery kills what is ours."""
+    import socket
+    import subprocess
+
+    from videos.media import process
+
+    task = task_submit(owner=user, kind="test_noop")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    dead_worker = f"{socket.gethostname()}:{dead.pid}:0000"
+    with process.attempt_scope(f"{task.pk}:1"):
+        leftover = process.spawn(["sleep", "30"])
+    stranger = subprocess.Popen(["sleep", "30"])  # a pid in the log that is not ours any more
+    entry = {
+        "attempt": 1,
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "ended_at": None,
+        "stage": "run",
+        "outcome": "running",
+        "host": socket.gethostname(),
+        "pids": [leftover.pid, stranger.pid],
+    }
+    ProcessingTask.objects.filter(pk=task.pk).update(
+        status="processing", worker_id=dead_worker, attempts=1, attempts_log=[entry]
+    )
+    try:
+        assert store.recover_orphans(store.make_worker_id(), startup=True) == [task.pk]
+        assert leftover.wait(5) == -9
+        assert stranger.poll() is None
+    finally:
+        for proc in (leftover, stranger):
+            proc.kill()
+            proc.wait()
+    task.refresh_from_db()
+    assert task.status == "pending" and task.attempts_log[0]["outcome"] == "interrupted"
