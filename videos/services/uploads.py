@@ -20,6 +20,7 @@ from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 
 from videos.exceptions import InsufficientStorageError, is_storage_error
+from videos.taskmanager.store import pid_alive
 
 log = logging.getLogger("montage.videos")
 MAX_AGE_S = 24 * 3600  # even a live pid's file this old is a leftover (pids are reused)
@@ -80,16 +81,6 @@ class StorageAwareUploadHandler(TemporaryFileUploadHandler):
         return exc
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_upload_tmp() -> int:
     """Remove upload temporary files left by processes that are gone (or very old ones); returns how many."""
     folder = upload_tmp_dir()
@@ -100,7 +91,7 @@ def sweep_upload_tmp() -> int:
         pid = int(owner) if owner.isdigit() else None
         try:
             old = now - path.stat().st_mtime > MAX_AGE_S
-            gone = pid is not None and pid != os.getpid() and not _pid_alive(pid)
+            gone = pid is not None and pid != os.getpid() and not pid_alive(pid)
             if (old or gone) and path.is_file():
                 path.unlink()
                 removed += 1

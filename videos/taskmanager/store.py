@@ -166,7 +166,9 @@ def claim_next(worker_id: str) -> ProcessingTask | None:
         finished_at=None,
         eta_seconds=None,
     )
-    claim = dict(where={"status": Status.PENDING}, fields=fields, begin_attempt=True, log_fields={"worker": worker_id})
+    claim: dict[str, Any] = dict(
+        where={"status": Status.PENDING}, fields=fields, begin_attempt=True, log_fields={"worker": worker_id}
+    )
     pending = ProcessingTask.objects.filter(status=Status.PENDING, cancel_requested=False).order_by("created_at")
     if connection.features.has_select_for_update_skip_locked:
         with transaction.atomic():
@@ -243,19 +245,24 @@ def requeue(task_id: Any, worker_id: str) -> bool:
     return task is not None
 
 
+def _cancelled_fields(**extra: Any) -> dict[str, Any]:
+    return dict(
+        status=Status.CANCELLED,
+        cancel_requested=True,
+        finished_at=timezone.now(),
+        stage="cancelled",
+        eta_seconds=None,
+        **extra,
+    )
+
+
 def cancel_pending(task_id: Any) -> bool:
     """pending -> cancelled directly; False if it was no longer pending."""
     task = _transition(
         task_id,
         "cancelled",
         where={"status": Status.PENDING},
-        fields=dict(
-            status=Status.CANCELLED,
-            cancel_requested=True,
-            finished_at=timezone.now(),
-            stage="cancelled",
-            eta_seconds=None,
-        ),
+        fields=_cancelled_fields(),
         subtasks=Status.CANCELLED,
         log_fields={"was": "pending"},
     )
@@ -276,14 +283,7 @@ def force_cancel(task_id: Any, message: str) -> bool:
         task_id,
         "cancelled",
         where={"status__in": ProcessingTask.ACTIVE},
-        fields=dict(
-            status=Status.CANCELLED,
-            cancel_requested=True,
-            finished_at=timezone.now(),
-            stage="cancelled",
-            eta_seconds=None,
-            error_message=message,
-        ),
+        fields=_cancelled_fields(error_message=message),
         subtasks=Status.CANCELLED,
         outcome="cancelled",
         log_fields={"reason": message},
@@ -308,7 +308,8 @@ def make_worker_id() -> str:
     return f"{_host()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while a process with this pid runs here (a zombie counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -338,7 +339,7 @@ def dead_local_workers(my_worker_id: str) -> list[str]:
             pid = int(worker_id.split(":")[1])
         except (IndexError, ValueError):
             continue
-        if str(pid) == my_pid or not _pid_alive(pid):
+        if str(pid) == my_pid or not pid_alive(pid):
             dead.append(worker_id)
     return dead
 
