@@ -58,6 +58,10 @@ class SubtitleSegment(models.Model):
         return f"{self.index}: {self.text[:40]}"
 
 
+# Kinds that write a video (its file or transcript): at most one of them is active per video.
+WRITER_KINDS = ("reprocess", "transcription", "import")
+
+
 class ProcessingTask(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"  # waiting for a worker to claim it
@@ -68,6 +72,7 @@ class ProcessingTask(models.Model):
 
     ACTIVE = (Status.PENDING, Status.PROCESSING)
     FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+    WRITER_KINDS = WRITER_KINDS
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
@@ -111,7 +116,7 @@ class ProcessingTask(models.Model):
                 fields=["video"],
                 condition=Q(status__in=["pending", "processing"])
                 & Q(video__isnull=False)
-                & Q(kind__in=["reprocess", "transcription", "import"]),
+                & Q(kind__in=WRITER_KINDS),
                 name="one_writer_per_video",
             ),
         ]
