@@ -116,3 +116,18 @@ def test_one_writer_per_video_is_enforced_by_the_database(db, user):  # noqa: AN
             ProcessingTask.objects.create(owner=user, kind=kind, video=video, status="pending")
     # Readers of the video are not writers: a composition or srt_media task may run beside it.
     ProcessingTask.objects.create(owner=user, kind="srt_media", video=video, status="pending", id=uuid.uuid4())
+
+
+def test_a_large_srt_that_does_not_fit_is_507_and_leaves_nothing(db, api, user, settings, small_disk):  # noqa: ANN001
+    video = video_import(owner=user, path=cached_clip(seconds=1, width=160, height=120, fps=10))
+    cues = "".join(
+        f"{i}\n00:00:{i % 60:02d},000 --> 00:00:{i % 60:02d},500\nline number {i} " + "x" * 60 + "\n\n"
+        for i in range(1, 1500)
+    )  # ~130 KB: stored as a file, not inline
+    before = media_files(settings)
+    fill(small_disk, 200 * 1024)  # room for the upload's temporary file, not for a second copy
+    srt = SimpleUploadedFile("big.srt", cues.encode())
+    response = api.post("/api/v1/process/srt_media/", {"srt_file": srt, "video_id": str(video.pk)}, format="multipart")
+    assert_error(response, 507, "insufficient_storage")
+    assert [p for p in media_files(settings) if p.name != "filler.bin"] == before
+    assert not ProcessingTask.objects.exists()
