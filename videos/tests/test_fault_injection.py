@@ -51,30 +51,36 @@ class Fault:
         return f"{self.kind}-{self.step}-{self.when}-{self.target}"
 
 
+# (kind, step, reports ffmpeg progress): every step of every kind.
+STEPS = [
+    ("composition", "probe", False),
+    ("composition", "concatenate", True),
+    ("composition", "finalize", False),
+    ("composition-copy", "concatenate", False),  # stream copy: too quick to be seen mid-file
+    ("transcription", "extracting_audio", True),
+    ("transcription", "transcribing", False),
+    ("transcription", "saving", False),
+    ("reprocess", "probing", False),
+    ("reprocess", "extracting_audio", True),
+    ("reprocess", "transcribing", False),
+    ("reprocess", "paragraphs", False),
+    ("reprocess", "thumbnail", False),
+    ("srt_media", "transcribing", False),
+    ("srt_media", "processing_llm", False),
+    ("srt_media", "aligning", False),
+]
+# Early and late in each step, the Python process alone early and the whole group late; the long
+# re-encode gets the other pairing too.
 FAULTS = [
-    # Composition, re-encoding: ffmpeg mid-file, early and late, and the moments around storing the output.
-    Fault("composition", "concatenate", "progress=0.15", "python"),
+    fault
+    for kind, step, moving in STEPS
+    for fault in (
+        Fault(kind, step, "progress=0.15" if moving else "entry", "python"),
+        Fault(kind, step, "progress=0.7" if moving else "exit", "group"),
+    )
+] + [
+    Fault("composition", "concatenate", "progress=0.15", "group"),
     Fault("composition", "concatenate", "progress=0.7", "python"),
-    Fault("composition", "concatenate", "progress=0.4", "group"),
-    Fault("composition", "probe", "exit", "group"),
-    Fault("composition", "finalize", "exit", "python"),
-    # Composition, stream copy.
-    Fault("composition-copy", "concatenate", "entry", "python"),
-    Fault("composition-copy", "concatenate", "exit", "group"),
-    # Transcription.
-    Fault("transcription", "extracting_audio", "progress=0.3", "python"),
-    Fault("transcription", "transcribing", "entry", "group"),
-    Fault("transcription", "saving", "exit", "python"),
-    # Reprocess: every step.
-    Fault("reprocess", "probing", "exit", "python"),
-    Fault("reprocess", "extracting_audio", "progress=0.5", "group"),
-    Fault("reprocess", "transcribing", "exit", "python"),
-    Fault("reprocess", "paragraphs", "entry", "python"),
-    Fault("reprocess", "thumbnail", "entry", "group"),
-    # Subtitle + media (media only: the transcript comes from the engine).
-    Fault("srt_media", "transcribing", "entry", "python"),
-    Fault("srt_media", "processing_llm", "exit", "group"),
-    Fault("srt_media", "aligning", "exit", "python"),
 ]
 
 
