@@ -124,15 +124,15 @@ def main() -> None:
             f"| `process.spawn` (session + PR_SET_PDEATHSIG) | {per_spawn(ours):.2f} ms | "
             f"{statistics.median(ours) / statistics.median(bare):.2f}x |",
             "",
-            "Reading: the decode check is paid once per output, after the work. Next to a re-encode it is a few "
-            "per cent. Next to a stream copy, which runs at disk speed, it is most of the time: the copy path's "
+            "Reading: the decode check is paid once per output, after the work. Next to a re-encode it is about a "
+            "tenth. Next to a stream copy, which runs at disk speed, it is most of the time: the copy path's "
             "goal in the Composition section (within 1.5x of the bare `ffmpeg -c copy`) no longer holds with it "
             "(the 100 s 720p row: copy plus check against the copy alone). Sampling keeps it bounded however long "
             "the output; the last sample decodes from the keyframe before the end to the end of the data and "
             "measures how far it got, since ffmpeg stops without an error where a truncated file's data ends. "
             "That is the price of never calling a corrupt or short file `completed`. The upload check adds about "
             "a quarter of a second to each upload. A child started through the preexec function (fork+exec "
-            "instead of vfork) costs about a millisecond more, against the seconds an ffmpeg run takes.",
+            "instead of vfork) costs a few milliseconds more, against the seconds an ffmpeg run takes.",
         ]
     )
     print(body)
