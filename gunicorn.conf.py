@@ -9,9 +9,11 @@ timeout = 120
 
 
 def post_worker_init(worker):  # noqa: ANN001, ANN201
-    from django.conf import settings
+    from videos.apps import autostart_enabled
+    from videos.services.uploads import sweep_upload_tmp
 
-    if settings.TASK_AUTOSTART not in {"0", "false", "no"}:
+    sweep_upload_tmp()  # upload temp files of workers that died mid-request
+    if autostart_enabled():
         from videos.taskmanager.manager import get_task_manager
 
         get_task_manager().start()

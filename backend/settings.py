@@ -32,12 +32,12 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "videos",  # before staticfiles: its runserver (start tasks once bound) wins
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "videos",
 ]
 
 MIDDLEWARE = [
@@ -115,6 +115,10 @@ MEDIA_URL = "/media/"
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 500)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Upload temporary files (default MEDIA_ROOT/tmp/uploads: the same disk, so storing is a rename).
+UPLOAD_TMP_DIR = os.environ.get("UPLOAD_TMP_DIR", "")
+# /healthz says "degraded" when the media disk has less free space than this.
+MIN_FREE_DISK_MB = env_int("MIN_FREE_DISK_MB", 1024)
 # Per-task scratch space; kept across attempts so a resumed task reuses finished steps' files.
 TASK_TMP_ROOT = Path(os.environ.get("TASK_TMP_ROOT", MEDIA_ROOT / "tmp" / "tasks"))
 

@@ -1,19 +1,12 @@
-"""The videos app; starts the TaskManager in the process that serves, and only there."""
-
-import os
-import sys
+"""The videos app. It starts no TaskManager itself: the serving process does, once it really serves."""
 
 from django.apps import AppConfig
 from django.conf import settings
 
 
-def should_autostart(argv: list[str]) -> bool:
-    """True under `runserver` (the autoreloader's child, or --noreload); gunicorn and runworker start it themselves."""
-    if settings.TASK_AUTOSTART in {"0", "false", "no"}:
-        return False
-    if "runserver" not in argv[1:2]:
-        return False
-    return os.environ.get("RUN_MAIN") == "true" or "--noreload" in argv
+def autostart_enabled() -> bool:
+    """TASK_AUTOSTART=0 keeps web processes from running tasks (use `runworker` then)."""
+    return str(settings.TASK_AUTOSTART).lower() not in {"0", "false", "no"}
 
 
 class VideosConfig(AppConfig):
@@ -25,15 +18,3 @@ class VideosConfig(AppConfig):
         from videos.taskmanager.registry import load_job_modules
 
         load_job_modules()
-        if should_autostart(sys.argv):
-            import threading
-
-            from django.apps import apps
-
-            from videos.taskmanager.manager import get_task_manager
-
-            def start_when_ready() -> None:
-                apps.ready_event.wait()  # no queries while the app registry is still loading
-                get_task_manager().start()
-
-            threading.Thread(target=start_when_ready, name="montage-autostart", daemon=True).start()

@@ -1,6 +1,21 @@
 """Montage's own errors: plain data (status, code, detail) that api/errors.py renders. No DRF here."""
 
+import errno
 from typing import Any
+
+# "The disk is full", "read-only", "over quota": what a write can run into that is no fault of the request.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT})
+STORAGE_FULL_MESSAGE = "Not enough disk space for the output (the server's storage is full or not writable)."
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """An OSError (anywhere in the cause chain) that means no room or no write access on the disk."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in STORAGE_ERRNOS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class MontageError(Exception):
@@ -53,6 +68,14 @@ class FileTooLargeError(MontageError):
     status_code = 413
     code = "file_too_large"
     default_detail = "The file is larger than the upload limit."
+
+
+class InsufficientStorageError(MontageError):
+    """No room (or no write access) on the media disk; whatever the request wrote is removed again."""
+
+    status_code = 507
+    code = "insufficient_storage"
+    default_detail = "There is not enough disk space on the server to store this; nothing was kept."
 
 
 class VideoGoneError(MontageError):

@@ -60,6 +60,10 @@ class SubtitleSegment(models.Model):
         return f"{self.index}: {self.text[:40]}"
 
 
+# Kinds that write a video (its file or transcript): at most one of them is active per video.
+WRITER_KINDS = ("reprocess", "transcription", "import")
+
+
 class ProcessingTask(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"  # waiting for a worker to claim it
@@ -70,6 +74,7 @@ class ProcessingTask(models.Model):
 
     ACTIVE = (Status.PENDING, Status.PROCESSING)
     FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+    WRITER_KINDS = WRITER_KINDS
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
@@ -87,6 +92,8 @@ class ProcessingTask(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
+    # One entry per start: attempt, started_at, ended_at, stage, outcome (+ host and child pids, ours only).
+    attempts_log = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -105,6 +112,14 @@ class ProcessingTask(models.Model):
                 fields=["video", "kind"],
                 condition=Q(status__in=["pending", "processing"]) & Q(video__isnull=False),
                 name="one_active_task_per_video_kind",
+            ),
+            # One writer per video: the kinds that write a video's file or transcript exclude each other.
+            models.UniqueConstraint(
+                fields=["video"],
+                condition=Q(status__in=["pending", "processing"])
+                & Q(video__isnull=False)
+                & Q(kind__in=WRITER_KINDS),
+                name="one_writer_per_video",
             ),
         ]
 

@@ -9,6 +9,7 @@
   const retryButton = document.getElementById("retry");
   const errorBox = document.getElementById("error");
   const cancelling = document.getElementById("cancelling");
+  const resumed = document.getElementById("resumed");
   const actionError = document.getElementById("action-error");
   const POLL_MS = 1000;
   let timer = null;
@@ -29,6 +30,7 @@
     cancelButton.hidden = !active;
     cancelling.hidden = !(active && task.cancel_requested);
     retryButton.hidden = !(task.status === "failed" || task.status === "cancelled");
+    resumed.hidden = !task.resumed;
     errorBox.hidden = !task.error_message;
     errorBox.textContent = task.error_message || "";
     if (task.status === "completed") showResult();

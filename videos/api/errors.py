@@ -11,7 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from videos.exceptions import MontageError
+from videos.exceptions import InsufficientStorageError, MontageError, is_storage_error
 
 DRF_CODES = {
     exceptions.NotAuthenticated: "not_authenticated",
@@ -28,6 +28,8 @@ DRF_CODES = {
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, OSError) and is_storage_error(exc):  # a full disk anywhere is the server's, not a bug
+        exc = InsufficientStorageError()
     if isinstance(exc, MontageError):
         body = {"detail": exc.detail, "code": exc.code, **exc.extra}
         return Response(body, status=exc.status_code, headers=exc.headers)

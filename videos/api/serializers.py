@@ -24,6 +24,20 @@ class SubTaskSerializer(serializers.ModelSerializer):
         return round(sub.progress * 100, 2)
 
 
+class AttemptSerializer(serializers.Serializer):
+    """One start of a task: when, in which step it ended, and why (hosts and child pids stay inside)."""
+
+    attempt = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    stage = serializers.CharField()
+    outcome = serializers.ChoiceField(
+        choices=["running", "completed", "failed", "cancelled", "interrupted", "timed_out"],
+        help_text="`running` while the attempt is the live one.",
+    )
+    detail = serializers.CharField(required=False, help_text="The tool's own error output, when it said more.")
+
+
 class TaskProgressSerializer(serializers.ModelSerializer):
     task_id = serializers.UUIDField(source="id", allow_null=True)
     video_id = serializers.UUIDField(allow_null=True)
@@ -31,6 +45,8 @@ class TaskProgressSerializer(serializers.ModelSerializer):
     subtasks = SubTaskSerializer(many=True)
     result_url = serializers.SerializerMethodField()
     retry_of = serializers.UUIDField(source="retry_of_id", allow_null=True)
+    attempts_log = AttemptSerializer(many=True)
+    resumed = serializers.SerializerMethodField()
 
     class Meta:
         model = ProcessingTask
@@ -52,7 +68,13 @@ class TaskProgressSerializer(serializers.ModelSerializer):
             "finished_at",
             "result_url",
             "retry_of",
+            "attempts_log",
+            "resumed",
         ]
+
+    def get_resumed(self, task: ProcessingTask) -> bool:
+        """True once an attempt of this task was interrupted and another one started (or waits to)."""
+        return any(entry.get("outcome") == "interrupted" for entry in task.attempts_log or [])
 
     def get_progress(self, task: ProcessingTask) -> float:
         return 100.0 if task.status == ProcessingTask.Status.COMPLETED else min(round(task.progress, 2), 99.9)
@@ -99,6 +121,8 @@ def task_progress_placeholder(*, kind: str, video_id: Any) -> dict[str, Any]:
         "finished_at": None,
         "result_url": None,
         "retry_of": None,
+        "attempts_log": [],
+        "resumed": False,
     }
 
 

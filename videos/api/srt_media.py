@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -17,6 +16,7 @@ from videos.api.serializers import AsyncTaskResponseSerializer, accepted
 from videos.api.videos import UploadLimitHandler
 from videos.engines.paragraphs import ENGINE_NAMES
 from videos.services.srt_media import srt_media_run_sync, srt_media_start
+from videos.services.uploads import StorageAwareUploadHandler
 from videos.services.videos import upload_limit_bytes
 
 ParagraphSchema = inline_serializer(
@@ -47,7 +47,7 @@ class _SrtMediaBase(APIView):
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         if request.method == "POST":
-            writer = TemporaryFileUploadHandler(request)  # on disk: ffprobe needs a path
+            writer = StorageAwareUploadHandler(request)  # on disk: ffprobe needs a path
             request.upload_handlers = [UploadLimitHandler(request, limit=upload_limit_bytes(), others=[writer]), writer]
         return super().initialize_request(request, *args, **kwargs)
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -138,6 +143,18 @@ class UserTasksApi(APIView):
         return Response(body)
 
 
+def disk_figures() -> dict[str, Any]:
+    """Free space on the media disk against MIN_FREE_DISK_MB (uploads and outputs need room)."""
+    folder = Path(settings.MEDIA_ROOT)
+    while not folder.exists() and folder != folder.parent:  # not created yet: its disk is the parent's
+        folder = folder.parent
+    try:
+        free_mb = shutil.disk_usage(folder).free // (1024 * 1024)
+    except OSError:
+        free_mb = 0
+    return {"free_mb": free_mb, "min_free_mb": settings.MIN_FREE_DISK_MB, "low": free_mb < settings.MIN_FREE_DISK_MB}
+
+
 def healthz(request):  # noqa: ANN001, ANN201 - plain Django view, no auth
     """Liveness plus the task manager's queue figures."""
     try:
@@ -145,8 +162,12 @@ def healthz(request):  # noqa: ANN001, ANN201 - plain Django view, no auth
         database = "ok"
     except Exception as exc:  # report, don't crash: this is what monitoring reads
         figures, database = {}, f"error: {exc.__class__.__name__}"
+    disk = disk_figures()
+    reasons = ([] if database == "ok" else ["database"]) + (["low_disk"] if disk["low"] else [])
     body = {
-        "status": "ok" if database == "ok" else "degraded",
+        "status": "degraded" if reasons else "ok",
+        "reasons": reasons,
+        "disk": disk,
         "database": database,
         "database_vendor": connection.vendor,
         "queue": figures,

@@ -7,7 +7,7 @@ import re
 from pathlib import PurePath
 from typing import IO, Any
 
-from django.core.files.uploadhandler import FileUploadHandler, TemporaryFileUploadHandler
+from django.core.files.uploadhandler import FileUploadHandler
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
@@ -26,6 +26,7 @@ from videos import selectors
 from videos.api.serializers import TaskProgressSerializer, task_progress
 from videos.exceptions import FileTooLargeError
 from videos.models import Video
+from videos.services.uploads import StorageAwareUploadHandler
 from videos.services.videos import too_large_error, upload_limit_bytes, video_delete, video_file_url, video_upload
 
 # Multipart boundaries, part headers and a title: what a request may carry beyond the file itself.
@@ -227,7 +228,7 @@ class VideoListApi(APIView):
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         if request.method == "POST":
-            writer = TemporaryFileUploadHandler(request)  # always on disk: ffprobe needs a path
+            writer = StorageAwareUploadHandler(request)  # always on disk: ffprobe needs a path
             request.upload_handlers = [UploadLimitHandler(request, limit=upload_limit_bytes(), others=[writer]), writer]
         return super().initialize_request(request, *args, **kwargs)
 

@@ -9,7 +9,12 @@ from django.conf import settings
 
 from videos.media.composition import compose, plan_composition
 from videos.media.ffmpeg import ProbeResult, probe
-from videos.services.compositions import CompositionInputError, composition_attach_output, composition_inputs
+from videos.services.compositions import (
+    CompositionInputError,
+    composition_attach_output,
+    composition_existing_output,
+    composition_inputs,
+)
 from videos.taskmanager.context import JobContext
 from videos.taskmanager.registry import job
 
@@ -75,10 +80,14 @@ def _concatenate(
 
 
 def _finalize(ctx: JobContext, rendered: dict[str, Any], title: str, clip_count: int, engine: str) -> dict[str, Any]:
+    stored = composition_existing_output(task_id=ctx.task_id, engine=engine, mode=rendered["mode"])
+    if stored is not None:  # an earlier attempt stored it, then died before recording the step
+        return stored
     path = Path(rendered["path"])
     if not path.is_file():
         raise CompositionInputError("The composed file is gone from the task's scratch space; retry the task.")
     return composition_attach_output(
+        task_id=ctx.task_id,
         owner_id=ctx.owner_id,
         path=path,
         probe=ProbeResult.from_dict(rendered["probe"]),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from videos.media.ffmpeg import MediaError, ProbeResult, default_preset, probe, run_ffmpeg
+from videos.media.verify import DecodeError, check_decodes
 
 # Codecs the mp4 muxer takes as they are; anything else is re-encoded even when all clips agree.
 MP4_VIDEO_CODECS = frozenset({"h264", "hevc", "mpeg4", "av1"})
@@ -102,21 +105,21 @@ def compose(
             raise MediaError(f"Input file missing: {Path(path).name}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    list_file = output.with_name(output.stem + ".concat.txt")
+    # This run's own path: a leftover writer of an earlier attempt can never touch what we verify and keep.
+    part = output.with_name(f".{output.stem}.{uuid.uuid4().hex[:12]}.part{output.suffix}")
+    list_file = part.with_suffix(".concat.txt")
     try:
         if plan.mode == "copy":
             list_file.write_text(concat_list(paths), encoding="utf-8")
-            args = copy_args(list_file, output, has_audio=clips[0].has_audio)
+            args = copy_args(list_file, part, has_audio=clips[0].has_audio)
         else:
-            args = reencode_args(paths, clips, plan, output, preset=preset or default_preset())
-        run_ffmpeg(
-            args, expected_duration=plan.expected_duration, output=output, on_progress=on_progress, cancel=cancel
-        )
-        return verify_output(output, plan)
-    except BaseException:
-        output.unlink(missing_ok=True)
-        raise
+            args = reencode_args(paths, clips, plan, part, preset=preset or default_preset())
+        run_ffmpeg(args, expected_duration=plan.expected_duration, output=part, on_progress=on_progress, cancel=cancel)
+        result = verify_output(part, plan, has_audio=clips[0].has_audio or plan.mode == "reencode", cancel=cancel)
+        os.replace(part, output)  # atomic: `output` is either absent or a verified file
+        return result
     finally:
+        part.unlink(missing_ok=True)
         list_file.unlink(missing_ok=True)
 
 
@@ -176,11 +179,21 @@ def duration_tolerance(plan: CompositionPlan) -> float:
     return 0.25 + per_clip * 4 + 0.01 * plan.expected_duration
 
 
-def verify_output(output: Path, plan: CompositionPlan) -> ProbeResult:
-    """Probe the result; a file of the wrong length is an error, not a success."""
+def verify_output(
+    output: Path, plan: CompositionPlan, *, has_audio: bool | None = None, cancel: threading.Event | None = None
+) -> ProbeResult:
+    """The result has the planned streams and length and decodes cleanly; anything else is an error, not a success."""
     result = probe(output)
+    if not result.has_video or (has_audio is not None and result.has_audio != has_audio):
+        wanted = "video and audio" if has_audio else "video"
+        got = " and ".join(k for k, v in (("video", result.has_video), ("audio", result.has_audio)) if v) or "nothing"
+        raise MediaError(f"The composed file has {got}, expected {wanted} ({plan.mode}).")
     if abs(result.duration_s - plan.expected_duration) > duration_tolerance(plan):
         raise MediaError(
             f"The composed file lasts {result.duration_s:.2f} s, expected {plan.expected_duration:.2f} s ({plan.mode})."
         )
+    try:
+        check_decodes(output, result.duration_s, cancel=cancel)
+    except DecodeError as exc:
+        raise MediaError(f"The composed file does not decode cleanly: {exc}: {exc.lines[0]}") from exc
     return result

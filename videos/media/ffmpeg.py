@@ -21,6 +21,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from videos.exceptions import STORAGE_FULL_MESSAGE
+from videos.media import process
+
 STDERR_TAIL_LINES = 15
 PROBE_TIMEOUT_SECONDS = 60.0
 PROGRESS_CAP = 0.999  # a fraction below 1.0 until ffmpeg says progress=end and exits 0
@@ -33,6 +36,20 @@ class MediaError(Exception):
 
 class UnsupportedMediaError(MediaError):
     """The file is not a decodable video or audio file."""
+
+
+class StorageFullError(MediaError):
+    """ffmpeg could not write its output: the disk is full, read-only or over quota.
+
+    The message is for people; `raw_detail` keeps ffmpeg's own last lines apart.
+    """
+
+    def __init__(self, raw_detail: str) -> None:
+        super().__init__(STORAGE_FULL_MESSAGE)
+        self.raw_detail = raw_detail
+
+
+STORAGE_FULL_MARKERS = ("No space left on device", "Read-only file system", "Disk quota exceeded")
 
 
 class MediaCancelled(MediaError):
@@ -101,7 +118,7 @@ def probe(path: str | Path) -> ProbeResult:
         raise UnsupportedMediaError(f"No such file: {path.name}")
     cmd = [ffprobe_binary(), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=PROBE_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)
+        done = process.run(cmd, timeout=PROBE_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         raise UnsupportedMediaError(f"ffprobe took longer than {PROBE_TIMEOUT_SECONDS:.0f} s on {path.name}") from None
     if done.returncode != 0:
@@ -235,15 +252,21 @@ def run_ffmpeg(
     reader = ProgressReader(expected_duration)
     lines: queue.Queue[str | None] = queue.Queue()
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    write_errors: list[str] = []  # encoders print statistics after a failed write: keep those lines apart
+
+    def on_stderr(line: str) -> None:
+        tail.append(line)
+        if len(write_errors) < STDERR_TAIL_LINES and any(marker in line for marker in STORAGE_FULL_MARKERS):
+            write_errors.append(line)
     try:
-        proc = subprocess.Popen(
+        proc = process.spawn(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
         )
     except OSError as exc:
         raise MediaError(f"Cannot start ffmpeg ({cmd[0]}): {exc}") from exc
     threads = [
         threading.Thread(target=_pump, args=(proc.stdout, lines.put, True), daemon=True, name="ffmpeg-progress"),
-        threading.Thread(target=_pump, args=(proc.stderr, tail.append, False), daemon=True, name="ffmpeg-stderr"),
+        threading.Thread(target=_pump, args=(proc.stderr, on_stderr, False), daemon=True, name="ffmpeg-stderr"),
     ]
     for thread in threads:
         thread.start()
@@ -277,8 +300,12 @@ def run_ffmpeg(
             _remove(output)
     if cancelled:
         raise MediaCancelled("Cancelled: ffmpeg was stopped.")
+    text = _tail_text(chr(10).join(tail))
+    if write_errors:  # ffmpeg exits 0 even when it could not write its trailer
+        _remove(output)
+        raise StorageFullError(f"ffmpeg could not write (exit code {proc.returncode}): {chr(10).join(write_errors)}")
     if proc.returncode != 0:
-        raise MediaError(f"ffmpeg failed (exit code {proc.returncode}): {_tail_text(chr(10).join(tail))}")
+        raise MediaError(f"ffmpeg failed (exit code {proc.returncode}): {text}")
     if reader.ended and on_progress is not None:
         on_progress(1.0)
 

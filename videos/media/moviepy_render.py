@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from videos.media.ffmpeg import MediaCancelled, MediaError, ProbeResult, default_preset, ffmpeg_binary, probe
+from videos.media.verify import DecodeError, check_decodes
 
 # MoviePy reads its ffmpeg from the environment once, at import: point it at the system ffmpeg from settings
 # (not the binary imageio-ffmpeg bundles), so both engines run the same ffmpeg.
@@ -19,6 +21,13 @@ os.environ.setdefault("IMAGEIO_FFMPEG_EXE", _FFMPEG)
 
 import proglog  # noqa: E402
 from moviepy import CompositeVideoClip, VideoClip, VideoFileClip, concatenate_videoclips  # noqa: E402
+from moviepy.audio.io import ffmpeg_audiowriter, readers  # noqa: E402
+from moviepy.video.io import ffmpeg_reader, ffmpeg_writer  # noqa: E402
+
+from videos.media import process  # noqa: E402
+
+# MoviePy's ffmpeg children die with us and carry the task's marker, like every other child.
+process.route_library_children(ffmpeg_reader, ffmpeg_writer, readers, ffmpeg_audiowriter)
 
 AUDIO_SHARE = 0.1  # MoviePy writes the whole soundtrack first (fast), then the frames
 AUDIO_RATE = 48000
@@ -85,8 +94,9 @@ def compose_moviepy(
     """Concatenate with MoviePy to the first clip's size (or `size`); libx264 + AAC; no partial file left."""
     if not paths:
         raise MediaError("Nothing to compose: no clips.")
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    final_output = Path(output)
+    final_output.parent.mkdir(parents=True, exist_ok=True)
+    output = final_output.with_name(f".{final_output.stem}.{uuid.uuid4().hex[:12]}.part{final_output.suffix}")
     logger = TaskLogger(on_progress, cancel)
     sources: list[VideoFileClip] = []
     final = None
@@ -116,6 +126,11 @@ def compose_moviepy(
         expected = sum(clip.duration for clip in sources)
         if abs(result.duration_s - expected) > DURATION_TOLERANCE_S:
             raise MediaError(f"The MoviePy render lasts {result.duration_s:.2f} s, expected {expected:.2f} s.")
+        try:
+            check_decodes(output, result.duration_s, cancel=cancel)
+        except DecodeError as exc:
+            raise MediaError(f"The MoviePy render does not decode cleanly: {exc}: {exc.lines[0]}") from exc
+        os.replace(output, final_output)
     except BaseException as exc:
         output.unlink(missing_ok=True)
         if isinstance(exc, MediaError | KeyboardInterrupt):

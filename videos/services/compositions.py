@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("montage.compositions")
 KIND = "composition"
 ENGINES = ("ffmpeg", "moviepy")
+OUTPUT_NAMESPACE = UUID("6d6f6e74-6167-4520-8f75-747075747321")  # uuid5 namespace of composition outputs
 
 
 class CompositionInputError(Exception):
@@ -78,8 +79,27 @@ def composition_inputs(*, owner_id: Any, video_ids: Sequence[str]) -> list[dict[
     return inputs
 
 
+def composition_output_id(task_id: Any) -> UUID:
+    """The output video's id, fixed by the task: an attempt that stored it and died is not stored twice."""
+    return uuid5(OUTPUT_NAMESPACE, str(task_id))
+
+
+def composition_existing_output(*, task_id: Any, engine: str, mode: str) -> dict[str, Any] | None:
+    """`output` of a video an earlier attempt of this task already stored (it died before recording it)."""
+    video = Video.objects.filter(pk=composition_output_id(task_id)).first()
+    return _output(video, engine, mode) if video is not None else None
+
+
 def composition_attach_output(
-    *, owner_id: Any, path: Path, probe: ProbeResult, title: str, clip_count: int, engine: str, mode: str
+    *,
+    task_id: Any,
+    owner_id: Any,
+    path: Path,
+    probe: ProbeResult,
+    title: str,
+    clip_count: int,
+    engine: str,
+    mode: str,
 ) -> dict[str, Any]:
     """Move the composed file into storage as a new ready Video of the task's owner; returns `output`."""
     owner = get_user_model().objects.get(pk=owner_id)
@@ -91,8 +111,13 @@ def composition_attach_output(
         original_name=path.name,
         status=Video.Status.READY,
         move=True,
+        video_id=composition_output_id(task_id),
     )
     log.info("composition.output video_id=%s engine=%s mode=%s", video.pk, engine, mode)
+    return _output(video, engine, mode)
+
+
+def _output(video: Video, engine: str, mode: str) -> dict[str, Any]:
     return {
         "video_id": str(video.pk),
         "file_url": video_file_url(video.pk),

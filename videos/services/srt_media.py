@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -166,8 +167,17 @@ def _require_audio(video: Video) -> None:
 
 
 def _store_srt(data: bytes) -> str:
-    """Save under a generated name (never the client's) and return the storage name."""
-    return default_storage.save(f"{SRT_STORAGE_DIR}/{uuid.uuid4().hex}.srt", ContentFile(data))
+    """Save under a generated name (never the client's) and return the storage name.
+
+    A write that fails half-way (a full disk: the API answers 507) leaves no partial file behind.
+    """
+    name = f"{SRT_STORAGE_DIR}/{uuid.uuid4().hex}.srt"
+    try:
+        return default_storage.save(name, ContentFile(data))
+    except OSError:
+        with contextlib.suppress(OSError):
+            default_storage.delete(name)
+        raise
 
 
 # Inputs as the job sees them ----------------------------------------------------------------------

@@ -62,7 +62,7 @@ def task_submit(
             if video is not None and not Video.objects.filter(pk=video.pk).exists():
                 raise VideoGoneError()
             if video is not None:
-                _clear_the_way(video=video, kinds=kinds_in_group(spec.video_group), force=force)
+                _clear_the_way(video=video, kinds=_exclusive_kinds(kind, spec.video_group), force=force)
             # Both counts in one query: the creation lock is held for as few round trips as possible.
             active = ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE).aggregate(
                 mine=Count("pk", filter=Q(owner=owner)), total=Count("pk")
@@ -88,7 +88,7 @@ def task_submit(
         # The partial unique index caught a concurrent twin the check above could not see, or the video went.
         if video is None:
             raise
-        existing = _active_on(video, kinds_in_group(spec.video_group))
+        existing = _active_on(video, _exclusive_kinds(kind, spec.video_group))
         if existing is not None:
             raise TaskConflictError(task_id=str(existing.pk)) from None
         if not Video.objects.filter(pk=video.pk).exists():
@@ -96,6 +96,14 @@ def task_submit(
         raise
     store.log_transition(task, "queued", force=force)
     return task
+
+
+def _exclusive_kinds(kind: str, group: str) -> list[str]:
+    """Kinds that may not be active beside `kind` on one video: its group, and all writers for a writer."""
+    kinds = set(kinds_in_group(group))
+    if kind in ProcessingTask.WRITER_KINDS:
+        kinds |= set(ProcessingTask.WRITER_KINDS)
+    return sorted(kinds)
 
 
 def _active_on(video: Video, kinds: list[str]) -> ProcessingTask | None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import tempfile
 from pathlib import Path, PurePath
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -15,11 +15,19 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.urls import reverse
 
-from videos.exceptions import FileTooLargeError, TaskConflictError, UnsupportedMediaError
+from videos.exceptions import (
+    FileTooLargeError,
+    InsufficientStorageError,
+    TaskConflictError,
+    UnsupportedMediaError,
+    is_storage_error,
+)
 from videos.media import ffmpeg as media
 from videos.media.ffmpeg import ProbeResult
+from videos.media.verify import DecodeError, check_end_decodes
 from videos.models import ProcessingTask, Video
 from videos.services.tasks import lock_task_creation
+from videos.services.uploads import owned_tempfile
 
 # Kinds whose tasks decide a video's own status (uploaded -> processing -> ready | error).
 STATUS_KINDS = ("reprocess", "transcription")
@@ -128,6 +136,17 @@ def probe_or_refuse(path: Path, *, shown_as: str = "") -> ProbeResult:
         raise UnsupportedMediaError(detail or None) from None
 
 
+def end_decodes_or_refuse(path: Path, probe: ProbeResult) -> None:
+    """A file whose header promises more than its data holds (truncated) is refused at upload, not mid-task."""
+    try:
+        check_end_decodes(path, probe.duration_s)
+    except DecodeError as exc:
+        raise UnsupportedMediaError(
+            f"The file is truncated or damaged: its last seconds do not decode ({exc}). Upload the complete file.",
+            errors={"file": exc.lines[:3]},
+        ) from None
+
+
 def video_store(
     *,
     owner: User,
@@ -137,6 +156,7 @@ def video_store(
     original_name: str = "",
     status: str = Video.Status.UPLOADED,
     move: bool = False,
+    video_id: Any = None,
 ) -> Video:
     """Put a probed local file into storage under a generated name and create its Video row.
 
@@ -144,6 +164,7 @@ def video_store(
     row cannot be created, the stored file is removed again: no file without a row.
     """
     video = Video(
+        **({"id": video_id} if video_id is not None else {}),
         owner=owner,
         title=(title or PurePath(original_name).stem or "Untitled")[:255],
         original_name=PurePath(original_name).name[:255],
@@ -159,9 +180,18 @@ def video_store(
         probe=probe.to_dict(),
     )
     name = f"{video.pk}{safe_extension(original_name or source.name, probe)}"
-    with open(source, "rb") as fh:
-        content = _MovableFile(source, fh) if move else File(fh)
-        video.file.save(name, content, save=False)
+    try:
+        with open(source, "rb") as fh:
+            content = _MovableFile(source, fh) if move else File(fh)
+            video.file.save(name, content, save=False)
+    except OSError as exc:
+        if not is_storage_error(exc):
+            raise
+        # A copy that ran out of room leaves a partial file under the generated name: remove it.
+        with contextlib.suppress(OSError):
+            video.file.storage.delete(video.file.field.generate_filename(video, name))
+        log.warning("video.storage_full owner_id=%s error=%s", owner.pk, exc)
+        raise InsufficientStorageError() from exc
     try:
         video.save()
     except BaseException:
@@ -176,7 +206,7 @@ def video_upload(*, owner: User, file: UploadedFile, title: str = "") -> Video:
     if file.size is not None and file.size > upload_limit_bytes():
         raise too_large_error(file.size)
     if not hasattr(file, "temporary_file_path"):  # in memory (another parser's handlers): spill it
-        with tempfile.NamedTemporaryFile(suffix=".upload") as spill:
+        with owned_tempfile() as spill:
             for chunk in file.chunks():
                 spill.write(chunk)
             spill.flush()
@@ -188,6 +218,7 @@ def video_upload(*, owner: User, file: UploadedFile, title: str = "") -> Video:
 
 def _store_upload(*, owner: User, path: Path, name: str, title: str, move: bool) -> Video:
     result = probe_or_refuse(path, shown_as=name)
+    end_decodes_or_refuse(path, result)
     return video_store(owner=owner, source=path, probe=result, title=title, original_name=name, move=move)
 
 

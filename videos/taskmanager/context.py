@@ -79,7 +79,9 @@ class JobContext:
             )
             self._subtasks = {sub.name: sub for sub in SubTask.objects.filter(task_id=task.pk)}
         done = {name: 1.0 for name, sub in self._subtasks.items() if sub.status == SubTask.Status.COMPLETED}
-        self.tracker = ProgressTracker(spec.steps, floor=task.progress, done=done)
+        # Steps an interrupted attempt was inside: the bar continues from what readers saw.
+        resumed = {name: sub.progress for name, sub in self._subtasks.items() if name not in done and sub.progress > 0}
+        self.tracker = ProgressTracker(spec.steps, floor=task.progress, done=done, resumed=resumed)
         self._current: str | None = None
         self._stage = task.stage if task.stage in spec.steps else next(iter(spec.steps))
         self._job_thread = threading.current_thread()

@@ -22,14 +22,21 @@ class ProgressTracker:
         *,
         floor: float = 0.0,
         done: Mapping[str, float] | None = None,
+        resumed: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`resumed`: steps an interrupted attempt had got into, with the fraction readers saw. Such a
+        step starts over, so its new work is shown on the part still to go: reported fraction f reads
+        as b + (1 - b) * f. The total moves at once instead of freezing until the step catches up."""
         self.weights = dict(weights)
         self._weight_sum = sum(self.weights.values()) or 1.0
         self._fractions = {name: 0.0 for name in self.weights}
         for name, fraction in (done or {}).items():
             if name in self._fractions:
                 self._fractions[name] = _clamp(fraction)
+        self._resumed = {n: _clamp(b) for n, b in (resumed or {}).items() if n in self._fractions and b < 1.0}
+        for name, base in self._resumed.items():
+            self._fractions[name] = max(self._fractions[name], base)
         # A resumed or recovered task starts from what readers already saw.
         self._floor = min(max(float(floor), 0.0), CAP_BEFORE_COMPLETION)
         self._finished = False
@@ -44,7 +51,11 @@ class ProgressTracker:
         with self._lock:
             if name not in self._fractions:
                 raise KeyError(f"unknown step {name!r}")
-            self._fractions[name] = max(self._fractions[name], _clamp(fraction))
+            value = _clamp(fraction)
+            base = self._resumed.get(name)
+            if base is not None:
+                value = base + (1.0 - base) * value
+            self._fractions[name] = max(self._fractions[name], value)
             return self._refresh()
 
     def complete(self, name: str) -> float:

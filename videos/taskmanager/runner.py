@@ -8,6 +8,8 @@ from typing import Any
 
 from django.conf import settings
 
+from videos.exceptions import STORAGE_FULL_MESSAGE, is_storage_error
+from videos.media import process
 from videos.models import ProcessingTask
 from videos.taskmanager import store
 from videos.taskmanager.context import CancelSignal, JobContext, TaskCancelled, remove_task_tmp_dir
@@ -26,14 +28,23 @@ def error_message(exc: BaseException) -> str:
     return _ABSOLUTE_DIRS.sub("", text) or exc.__class__.__name__
 
 
+def _strip_dirs(text: str | None) -> str | None:
+    return _ABSOLUTE_DIRS.sub("", text) if text else None
+
+
 def run_task(task: ProcessingTask, *, worker_id: str, cancel: CancelSignal) -> str:
     """Run `task` (already claimed by `worker_id`) to its end; returns the outcome."""
     ctx: JobContext | None = None
+    marker = f"{task.pk}:{task.attempts}"
+    # An earlier attempt's child on this host (its process died some other way) must not write on.
+    if task.attempts > 1:
+        process.kill_leftovers(str(task.pk), store.local_child_pids(task), current=marker)
     try:
         spec = get_job(task.kind)
         ctx = JobContext(task, spec, worker_id=worker_id, cancel=cancel)
         ctx.checkpoint()
-        result: Any = spec.func(ctx, **ctx.args)
+        with process.attempt_scope(marker, lambda pid: store.record_child(task.pk, worker_id, pid)):
+            result: Any = spec.func(ctx, **ctx.args)
         ctx.checkpoint()
         ctx.close()
         return _finish(task, worker_id, ProcessingTask.Status.COMPLETED, result=result)
@@ -44,7 +55,11 @@ def run_task(task: ProcessingTask, *, worker_id: str, cancel: CancelSignal) -> s
             log.info("task.stopped task_id=%s kind=%s reason=%s error=%r", task.pk, task.kind, cancel.reason, exc)
             return _stopped(task, worker_id, cancel.reason)
         log.exception("task.error task_id=%s kind=%s", task.pk, task.kind)
-        return _finish(task, worker_id, ProcessingTask.Status.FAILED, error=error_message(exc))
+        detail = getattr(exc, "raw_detail", None)  # e.g. ffmpeg's own words behind a human message
+        message = error_message(exc)
+        if is_storage_error(exc):
+            message, detail = STORAGE_FULL_MESSAGE, str(exc)
+        return _finish(task, worker_id, ProcessingTask.Status.FAILED, error=message, detail=_strip_dirs(detail))
     finally:
         if ctx is not None:
             ctx.close()
@@ -73,7 +88,7 @@ def _stopped(task: ProcessingTask, worker_id: str, reason: str) -> str:
     if reason == "timeout":
         limit = settings.TASK_TIMEOUT_SECONDS
         message = f"Timed out: the task ran longer than TASK_TIMEOUT_SECONDS ({limit} s) and was stopped."
-        return _finish(task, worker_id, ProcessingTask.Status.FAILED, error=message)
+        return _finish(task, worker_id, ProcessingTask.Status.FAILED, error=message, outcome="timed_out")
     if reason == "lost":
         return _lost(task)
     return _finish(task, worker_id, ProcessingTask.Status.CANCELLED)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from videos.media import process
 from videos.models import ProcessingTask, SubTask
 
 log = logging.getLogger("montage.tasks")
@@ -51,8 +53,105 @@ def run_status_hook(task: ProcessingTask) -> None:
         import_string(hook)(task)
 
 
+TransitionHook = Callable[[ProcessingTask, str], None]
+_hooks: list[TransitionHook] = []
+
+
+def on_transition(hook: TransitionHook) -> TransitionHook:
+    """Register `hook(task, event)`, called inside every transition's transaction (outboxes, audit)."""
+    if hook not in _hooks:
+        _hooks.append(hook)
+    return hook
+
+
+def remove_transition_hook(hook: TransitionHook) -> None:
+    if hook in _hooks:
+        _hooks.remove(hook)
+
+
 def _host() -> str:
     return socket.gethostname()
+
+
+def _transition(
+    task_id: Any,
+    event: str,
+    *,
+    where: dict[str, Any],
+    fields: dict[str, Any],
+    subtasks: str | None = None,
+    outcome: str | None = None,
+    begin_attempt: bool = False,
+    detail: str | None = None,
+    log_fields: dict[str, Any] | None = None,
+) -> ProcessingTask | None:
+    """The one state change: a conditional UPDATE, the steps, the attempts log, dependent state, hooks.
+
+    Returns the task as it is after the change, or None when the condition no longer held (someone
+    else won). `subtasks`: a final status to close the open steps with, or "requeue" to put the
+    running step back to pending. Everything happens in one transaction; the log line follows it.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        stage_before = ProcessingTask.objects.filter(pk=task_id).values_list("stage", flat=True).first()
+        won = ProcessingTask.objects.filter(pk=task_id, **where).update(updated_at=now, **fields)
+        if not won:
+            return None
+        if subtasks == "requeue":
+            SubTask.objects.filter(task_id=task_id, status=SubTask.Status.PROCESSING).update(
+                status=SubTask.Status.PENDING
+            )
+        elif subtasks:
+            _close_subtasks(task_id, subtasks)
+        task = ProcessingTask.objects.select_related("owner").get(pk=task_id)
+        log_changed = False
+        if outcome is not None:
+            log_changed = _end_attempt(task, outcome, now, stage_before or task.stage, detail)
+        if begin_attempt:
+            entry = {"attempt": task.attempts, "started_at": now.isoformat(), "ended_at": None}
+            entry.update(stage=task.stage, outcome="running", host=_host(), pids=[])
+            task.attempts_log = [*(task.attempts_log or []), entry]
+            log_changed = True
+        if log_changed:
+            ProcessingTask.objects.filter(pk=task_id).update(attempts_log=task.attempts_log)
+        run_status_hook(task)
+        for hook in list(_hooks):
+            hook(task, event)
+    log_transition(task, event, **(log_fields or {}))
+    return task
+
+
+def _end_attempt(task: ProcessingTask, outcome: str, now: Any, stage: str, detail: str | None) -> bool:
+    """Close the running entry of the attempts log (if one runs) with why it ended."""
+    entries = list(task.attempts_log or [])
+    if not entries or entries[-1].get("ended_at") is not None:
+        return False
+    last = dict(entries[-1], ended_at=now.isoformat(), stage=stage, outcome=outcome)
+    if detail:
+        last["detail"] = detail
+    task.attempts_log = [*entries[:-1], last]
+    return True
+
+
+def record_child(task_id: Any, worker_id: str, pid: int) -> None:
+    """Remember a child process of our running attempt, so that recovery can kill it if we die."""
+    with transaction.atomic():
+        row = (
+            ProcessingTask.objects.select_for_update()
+            .filter(pk=task_id, status=Status.PROCESSING, worker_id=worker_id)
+            .values_list("attempts_log", flat=True)
+            .first()
+        )
+        if not row or row[-1].get("ended_at") is not None:
+            return
+        last = dict(row[-1], pids=[*row[-1].get("pids", []), pid])
+        ProcessingTask.objects.filter(pk=task_id).update(attempts_log=[*row[:-1], last])
+
+
+def local_child_pids(task: ProcessingTask) -> list[int]:
+    """Child pids recorded by attempts that ran on this host."""
+    host = _host()
+    return [pid for entry in task.attempts_log or [] if entry.get("host") == host for pid in entry.get("pids", [])]
 
 
 def claim_next(worker_id: str) -> ProcessingTask | None:
@@ -64,9 +163,11 @@ def claim_next(worker_id: str) -> ProcessingTask | None:
         heartbeat_at=now,
         attempts=F("attempts") + 1,
         started_at=Coalesce("started_at", now),
-        updated_at=now,
         finished_at=None,
         eta_seconds=None,
+    )
+    claim: dict[str, Any] = dict(
+        where={"status": Status.PENDING}, fields=fields, begin_attempt=True, log_fields={"worker": worker_id}
     )
     pending = ProcessingTask.objects.filter(status=Status.PENDING, cancel_requested=False).order_by("created_at")
     if connection.features.has_select_for_update_skip_locked:
@@ -74,20 +175,12 @@ def claim_next(worker_id: str) -> ProcessingTask | None:
             task = pending.select_for_update(skip_locked=True).only("pk").first()
             if task is None:
                 return None
-            ProcessingTask.objects.filter(pk=task.pk).update(**fields)
-            return _after_claim(task.pk)
+            return _transition(task.pk, "started", **claim)
     for pk in pending.values_list("pk", flat=True)[:8]:
-        with transaction.atomic():
-            if ProcessingTask.objects.filter(pk=pk, status=Status.PENDING).update(**fields):
-                return _after_claim(pk)
+        claimed = _transition(pk, "started", **claim)
+        if claimed is not None:
+            return claimed
     return None
-
-
-def _after_claim(pk: Any) -> ProcessingTask:
-    task = ProcessingTask.objects.select_related("owner").get(pk=pk)
-    run_status_hook(task)
-    log_transition(task, "started", worker=task.worker_id)
-    return task
 
 
 def renew_leases(worker_id: str, task_ids: list[Any]) -> int:
@@ -109,61 +202,71 @@ def tasks_to_stop(worker_id: str, task_ids: list[Any]) -> list[Any]:
     )
 
 
-def finish(task_id: Any, worker_id: str, status: str, *, result: Any = None, error: str | None = None) -> bool:
+def finish(
+    task_id: Any,
+    worker_id: str,
+    status: str,
+    *,
+    result: Any = None,
+    error: str | None = None,
+    outcome: str | None = None,
+    detail: str | None = None,
+) -> bool:
     """Move our processing task to a final status; False when it was no longer ours."""
-    now = timezone.now()
-    fields: dict[str, Any] = {"status": status, "finished_at": now, "updated_at": now, "stage": status}
+    fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "stage": status}
     if status == Status.COMPLETED:
         fields.update(progress=100.0, eta_seconds=0.0, result=result)
     else:
         fields.update(eta_seconds=None, error_message=error)
-    with transaction.atomic():
-        won = ProcessingTask.objects.filter(pk=task_id, status=Status.PROCESSING, worker_id=worker_id).update(**fields)
-        if not won:
-            return False
-        _close_subtasks(task_id, status)
-        task = ProcessingTask.objects.get(pk=task_id)
-        run_status_hook(task)
-    log_transition(task, status, error=error)
-    return True
+    task = _transition(
+        task_id,
+        status,
+        where={"status": Status.PROCESSING, "worker_id": worker_id},
+        fields=fields,
+        subtasks=status,
+        outcome=outcome or status,
+        detail=detail,
+        log_fields={"error": error},
+    )
+    return task is not None
 
 
 def requeue(task_id: Any, worker_id: str) -> bool:
     """Give our task back to the queue (graceful shutdown): another life resumes it."""
-    with transaction.atomic():
-        won = ProcessingTask.objects.filter(pk=task_id, status=Status.PROCESSING, worker_id=worker_id).update(
-            status=Status.PENDING, worker_id="", stage="queued", eta_seconds=None, updated_at=timezone.now()
-        )
-        if won:
-            SubTask.objects.filter(task_id=task_id, status=SubTask.Status.PROCESSING).update(
-                status=SubTask.Status.PENDING
-            )
-            task = ProcessingTask.objects.get(pk=task_id)
-            run_status_hook(task)
-    if won:
-        log_transition(task, "requeued", reason="shutdown")
-    return bool(won)
+    task = _transition(
+        task_id,
+        "requeued",
+        where={"status": Status.PROCESSING, "worker_id": worker_id},
+        fields={"status": Status.PENDING, "worker_id": "", "stage": "queued", "eta_seconds": None},
+        subtasks="requeue",
+        outcome="interrupted",
+        log_fields={"reason": "shutdown"},
+    )
+    return task is not None
+
+
+def _cancelled_fields(**extra: Any) -> dict[str, Any]:
+    return dict(
+        status=Status.CANCELLED,
+        cancel_requested=True,
+        finished_at=timezone.now(),
+        stage="cancelled",
+        eta_seconds=None,
+        **extra,
+    )
 
 
 def cancel_pending(task_id: Any) -> bool:
     """pending -> cancelled directly; False if it was no longer pending."""
-    now = timezone.now()
-    with transaction.atomic():
-        won = ProcessingTask.objects.filter(pk=task_id, status=Status.PENDING).update(
-            status=Status.CANCELLED,
-            cancel_requested=True,
-            finished_at=now,
-            updated_at=now,
-            stage="cancelled",
-            eta_seconds=None,
-        )
-        if won:
-            _close_subtasks(task_id, Status.CANCELLED)
-            task = ProcessingTask.objects.get(pk=task_id)
-            run_status_hook(task)
-    if won:
-        log_transition(task, "cancelled", was="pending")
-    return bool(won)
+    task = _transition(
+        task_id,
+        "cancelled",
+        where={"status": Status.PENDING},
+        fields=_cancelled_fields(),
+        subtasks=Status.CANCELLED,
+        log_fields={"was": "pending"},
+    )
+    return task is not None
 
 
 def request_cancel(task_id: Any) -> bool:
@@ -176,22 +279,16 @@ def request_cancel(task_id: Any) -> bool:
 
 def force_cancel(task_id: Any, message: str) -> bool:
     """Cancel an active task in the database at once, whoever runs it; its worker notices and stops."""
-    now = timezone.now()
-    won = ProcessingTask.objects.filter(pk=task_id, status__in=ProcessingTask.ACTIVE).update(
-        status=Status.CANCELLED,
-        cancel_requested=True,
-        finished_at=now,
-        updated_at=now,
-        stage="cancelled",
-        eta_seconds=None,
-        error_message=message,
+    task = _transition(
+        task_id,
+        "cancelled",
+        where={"status__in": ProcessingTask.ACTIVE},
+        fields=_cancelled_fields(error_message=message),
+        subtasks=Status.CANCELLED,
+        outcome="cancelled",
+        log_fields={"reason": message},
     )
-    if won:
-        _close_subtasks(task_id, Status.CANCELLED)
-        task = ProcessingTask.objects.get(pk=task_id)
-        run_status_hook(task)
-        log_transition(task, "cancelled", reason=message)
-    return bool(won)
+    return task is not None
 
 
 def _close_subtasks(task_id: Any, status: str) -> None:
@@ -211,7 +308,8 @@ def make_worker_id() -> str:
     return f"{_host()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while a process with this pid runs here (a zombie counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -241,7 +339,7 @@ def dead_local_workers(my_worker_id: str) -> list[str]:
             pid = int(worker_id.split(":")[1])
         except (IndexError, ValueError):
             continue
-        if str(pid) == my_pid or not _pid_alive(pid):
+        if str(pid) == my_pid or not pid_alive(pid):
             dead.append(worker_id)
     return dead
 
@@ -267,12 +365,11 @@ def recover_orphans(my_worker_id: str, *, startup: bool = False) -> list[Any]:
 
 
 def _recover_one(pk: Any, worker_id: str, attempts: int) -> bool:
-    now = timezone.now()
     exhausted = attempts >= settings.TASK_MAX_ATTEMPTS
     if exhausted:
         fields: dict[str, Any] = dict(
             status=Status.FAILED,
-            finished_at=now,
+            finished_at=timezone.now(),
             stage=Status.FAILED,
             eta_seconds=None,
             error_message=(
@@ -282,17 +379,17 @@ def _recover_one(pk: Any, worker_id: str, attempts: int) -> bool:
         )
     else:
         fields = dict(status=Status.PENDING, stage="queued", eta_seconds=None)
-    with transaction.atomic():
-        won = ProcessingTask.objects.filter(pk=pk, status=Status.PROCESSING, worker_id=worker_id).update(
-            worker_id="", updated_at=now, **fields
-        )
-        if not won:
-            return False
-        if exhausted:
-            _close_subtasks(pk, Status.FAILED)
-        else:
-            SubTask.objects.filter(task_id=pk, status=SubTask.Status.PROCESSING).update(status=SubTask.Status.PENDING)
-        task = ProcessingTask.objects.get(pk=pk)
-        run_status_hook(task)
-    log_transition(task, "recovered", previous_worker=worker_id, outcome=task.status)
+    task = _transition(
+        pk,
+        "recovered",
+        where={"status": Status.PROCESSING, "worker_id": worker_id},
+        fields={"worker_id": "", **fields},
+        subtasks=Status.FAILED if exhausted else "requeue",
+        outcome="interrupted",
+        log_fields={"previous_worker": worker_id, "outcome": fields["status"]},
+    )
+    if task is None:
+        return False
+    if worker_id.startswith(f"{_host()}:"):  # a dead life of a process on this host: its children go too
+        process.kill_leftovers(str(pk), local_child_pids(task))
     return True

@@ -8,7 +8,6 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from videos.apps import should_autostart
 from videos.models import ProcessingTask, Video
 from videos.services.tasks import task_submit
 from videos.services.videos import video_sync_status
@@ -45,22 +44,27 @@ def test_ensure_admin_prints_the_password_once(db):
     assert password not in second.getvalue() and "exists" in second.getvalue()
 
 
-@pytest.mark.parametrize(
-    ("argv", "env", "expected"),
-    [
-        (["manage.py", "runserver"], {"RUN_MAIN": "true"}, True),  # the autoreloader's child
-        (["manage.py", "runserver"], {}, False),  # the file watcher parent
-        (["manage.py", "runserver", "--noreload"], {}, True),
-        (["manage.py", "migrate"], {}, False),
-        (["manage.py", "shell"], {}, False),
-        (["pytest"], {}, False),
-    ],
-)
-def test_task_manager_starts_only_in_the_serving_process(monkeypatch, argv, env, expected):
-    monkeypatch.delenv("RUN_MAIN", raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    assert should_autostart(argv) is expected
+def test_a_runserver_that_cannot_bind_claims_nothing(transactional_db, user, tmp_path):
+    """The task manager starts after the bind: a second server on a taken port exits having claimed nothing."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        task = task_submit(owner=user, kind="test_noop")
+        out = subprocess.run(
+            [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=subprocess_env(TASK_POLL_SECONDS="0.1"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 1 and "already in use" in out.stderr, out.stderr
+    assert "taskmanager.started" not in out.stdout + out.stderr
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.attempts_log) == ("pending", 0, [])
 
 
 @pytest.mark.parametrize("command", [["migrate", "--noinput"], ["check"], ["shell", "-c", "print('hi')"]])
@@ -130,3 +134,24 @@ def test_purge_removes_a_kinds_stored_files_unless_a_retry_still_uses_them(db, u
     assert not ProcessingTask.objects.filter(pk__in=[lone.pk, retried.pk]).exists()
     assert not default_storage.exists(names[0])
     assert default_storage.exists(names[1])  # the pending retry still needs it
+
+
+@pytest.mark.slow
+def test_a_runserver_stopped_with_sigterm_puts_its_running_task_back(transactional_db, user, tmp_path):
+    import os
+    import signal
+
+    from videos.tests.taskmanager.helpers import wait_for
+    from videos.tests.taskmanager.test_processes import free_port, runserver
+
+    server = runserver(free_port(), tmp_path / "server.log", TASK_POLL_SECONDS="0.1", TASK_LEASE_SECONDS="300")
+    try:
+        task = task_submit(owner=user, kind="test_sleep", args={"seconds": 10.0})
+        assert wait_for(lambda: ProcessingTask.objects.get(pk=task.pk).status == "processing", timeout=20)
+        os.kill(server.proc.pid, signal.SIGTERM)  # the Python process alone, as a process manager would
+        server.proc.wait(15)
+    finally:
+        server.stop()
+    task.refresh_from_db()
+    assert task.status == "pending" and task.worker_id == ""
+    assert [entry["outcome"] for entry in task.attempts_log] == ["interrupted"]

@@ -26,10 +26,10 @@ def media_files(settings) -> list[Path]:  # noqa: ANN001
 
 @pytest.fixture
 def upload_tmp(settings, tmp_path) -> Path:  # noqa: ANN001
-    """Django's temporary upload files go here, so a test can see that none is left."""
+    """Upload temporary files go here, so a test can see that none is left."""
     path = tmp_path / "upload-tmp"
     path.mkdir()
-    settings.FILE_UPLOAD_TEMP_DIR = str(path)
+    settings.UPLOAD_TMP_DIR = str(path)
     return path
 
 

@@ -153,6 +153,16 @@ def test_task_page_renders_progress_before_any_script_runs(browser, user) -> Non
     assert f'data-status-url="/api/v1/tasks/{task.pk}/"' in html
 
 
+def test_task_page_says_when_a_task_was_resumed_after_an_interruption(browser, user) -> None:  # noqa: ANN001
+    task = task_submit(owner=user, kind="test_sleep", args={"seconds": 1})
+    assert re.search(r'id="resumed"[^>]* hidden', browser.get(f"/tasks/{task.pk}/").content.decode())
+    interrupted = {"attempt": 1, "started_at": "2026-01-01T00:00:00+00:00", "ended_at": "2026-01-01T00:00:09+00:00",
+                   "stage": "second", "outcome": "interrupted", "host": "h", "pids": []}  # fmt: skip
+    ProcessingTask.objects.filter(pk=task.pk).update(attempts=1, attempts_log=[interrupted])
+    html = browser.get(f"/tasks/{task.pk}/").content.decode()
+    assert not re.search(r'id="resumed"[^>]* hidden', html) and "Resumed after an interruption" in html
+
+
 def test_task_pages_of_another_user_are_404(browser, other_user) -> None:  # noqa: ANN001
     foreign = task_submit(owner=other_user, kind="test_noop")
     assert browser.get(f"/tasks/{foreign.pk}/").status_code == 404

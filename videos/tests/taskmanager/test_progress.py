@@ -123,3 +123,12 @@ def test_throttle_rate_bound_with_fake_clock(gaps):
         throttle.touch()
     throttle.close()
     assert all(b - a >= 0.25 - 1e-9 for a, b in zip(saved_at, saved_at[1:], strict=False))
+
+
+def test_a_resumed_step_continues_from_what_readers_saw():
+    """Step b was at 50% when its attempt died; it starts over, and its new work fills the other half."""
+    tracker = ProgressTracker({"a": 20, "b": 80}, floor=60.0, done={"a": 1.0}, resumed={"b": 0.5})
+    assert tracker.total == 60.0
+    assert tracker.update("b", 0.1) == 20 + 80 * 0.55  # moves at once, not after catching up with 50%
+    assert tracker.update("b", 1.0) == 99.9  # capped until completion
+    assert tracker.fraction("b") == 1.0
