@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from videos import selectors
+from videos.api.auth import is_staff_caller
 from videos.api.serializers import AsyncTaskResponseSerializer, TaskProgressSerializer, accepted, task_progress
 from videos.exceptions import InvalidInputError, NotCompletedError
 from videos.models import ProcessingTask
@@ -33,7 +34,7 @@ class TaskListApi(APIView):
 
         _check_filter("status", request.query_params.get("status"), ProcessingTask.Status.values)
         _check_filter("kind", request.query_params.get("kind"), job_kinds())
-        qs = selectors.task_list(
+        qs = selectors.task_summaries(
             owner=request.user, status=request.query_params.get("status"), kind=request.query_params.get("kind")
         )
         paginator = api_settings.DEFAULT_PAGINATION_CLASS()
@@ -124,7 +125,7 @@ class UserTasksApi(APIView):
     )
     def get(self, request: Request) -> Response:
         """Your active tasks, and your finished ones with ?include_completed=true."""
-        tasks = selectors.task_list(owner=request.user)
+        tasks = selectors.task_summaries(owner=request.user)
         active = tasks.filter(status__in=ProcessingTask.ACTIVE)
         finished = tasks.filter(status__in=ProcessingTask.FINISHED)
         body = {
@@ -136,6 +137,12 @@ class UserTasksApi(APIView):
         if request.query_params.get("include_completed", "").lower() in {"1", "true", "yes"}:
             body["completed_tasks"] = TaskProgressSerializer(finished[:200], many=True).data
         return Response(body)
+
+
+def _manager_figures(staff: bool) -> dict:
+    """Counts for anyone; the worker id and running task ids only for staff (API.md "Other")."""
+    stats = get_task_manager().stats()
+    return stats if staff else {key: stats[key] for key in ("running", "workers", "busy")}
 
 
 def healthz(request):  # noqa: ANN001, ANN201 - plain Django view, no auth
@@ -150,6 +157,6 @@ def healthz(request):  # noqa: ANN001, ANN201 - plain Django view, no auth
         "database": database,
         "database_vendor": connection.vendor,
         "queue": figures,
-        "task_manager": get_task_manager().stats(),
+        "task_manager": _manager_figures(is_staff_caller(request)),
     }
     return JsonResponse(body, status=200 if database == "ok" else 503)

@@ -103,12 +103,15 @@ def compose(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     list_file = output.with_name(output.stem + ".concat.txt")
+    graph_file = output.with_name(output.stem + ".filter.txt")
     try:
         if plan.mode == "copy":
             list_file.write_text(concat_list(paths), encoding="utf-8")
             args = copy_args(list_file, output, has_audio=clips[0].has_audio)
         else:
-            args = reencode_args(paths, clips, plan, output, preset=preset or default_preset())
+            # By file: the graph grows with the clips, and argv has a hard size limit ("Argument list too long").
+            graph_file.write_text(filter_graph(clips, plan), encoding="utf-8")
+            args = reencode_args(paths, graph_file, output, preset=preset or default_preset())
         run_ffmpeg(
             args, expected_duration=plan.expected_duration, output=output, on_progress=on_progress, cancel=cancel
         )
@@ -118,6 +121,7 @@ def compose(
         raise
     finally:
         list_file.unlink(missing_ok=True)
+        graph_file.unlink(missing_ok=True)
 
 
 def concat_list(paths: list[Path]) -> str:
@@ -157,14 +161,12 @@ def filter_graph(clips: list[ProbeResult], plan: CompositionPlan) -> str:
     return ";".join(parts)
 
 
-def reencode_args(
-    paths: list[Path], clips: list[ProbeResult], plan: CompositionPlan, output: Path, *, preset: str
-) -> list[str]:
-    """One ffmpeg run: all inputs through filter_graph(), libx264 + AAC, moov atom first."""
+def reencode_args(paths: list[Path], graph_file: Path, output: Path, *, preset: str) -> list[str]:
+    """One ffmpeg run: all inputs through the filter_graph() in `graph_file`, libx264 + AAC, moov atom first."""
     args: list[str] = []
     for path in paths:
         args += ["-i", str(path)]
-    args += ["-filter_complex", filter_graph(clips, plan), "-map", "[v]", "-map", "[a]"]
+    args += ["-filter_complex_script", str(graph_file), "-map", "[v]", "-map", "[a]"]
     args += ["-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p"]
     args += ["-c:a", "aac", "-b:a", "128k", "-ar", str(AUDIO_RATE), "-ac", "2"]
     return [*args, "-movflags", "+faststart", str(output)]

@@ -1,10 +1,10 @@
 """Tasks API (every kind): auth, error shape, status, result, cancel, retry, lists, health, schema."""
 
 import json
-import uuid
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 from django.utils import timezone
@@ -319,10 +319,9 @@ def test_20_concurrent_http_posts_by_one_user_accept_at_most_5(live_server, user
 def test_committed_openapi_document_is_current_and_warning_free(db, tmp_path):
     """docs/openapi.yaml is what the code generates; regenerate with `manage.py spectacular --file docs/openapi.yaml`."""
     from django.core.management import call_command
+    from django.db import connection
 
     from videos.tests.conftest import ROOT
-
-    from django.db import connection
 
     out = tmp_path / "openapi.yaml"
     call_command("spectacular", "--fail-on-warn", "--file", str(out))
