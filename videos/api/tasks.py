@@ -6,6 +6,7 @@ from django.db import connection
 from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +22,8 @@ from videos.taskmanager.registry import job_kinds
 
 
 class TaskListApi(APIView):
+    pagination_class = PageNumberPagination  # named on the view so that the schema documents the page shape
+
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, description="Comma-separated statuses"),
@@ -30,14 +33,12 @@ class TaskListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         """Your tasks, newest first, paginated."""
-        from rest_framework.settings import api_settings
-
         _check_filter("status", request.query_params.get("status"), ProcessingTask.Status.values)
         _check_filter("kind", request.query_params.get("kind"), job_kinds())
         qs = selectors.task_summaries(
             owner=request.user, status=request.query_params.get("status"), kind=request.query_params.get("kind")
         )
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(TaskProgressSerializer(page, many=True).data)
 
@@ -48,6 +49,15 @@ def _check_filter(name: str, value: str | None, allowed: list[str]) -> None:
     if unknown:
         message = f"Unknown {name} {unknown[0]!r}; use one of {', '.join(allowed)} (comma-separated)."
         raise InvalidInputError(message, errors={name: [message]})
+
+
+def _strict_bool(request: Request, name: str) -> bool:
+    """A boolean query parameter as OpenAPI writes one: `true` or `false` (absent is false); else 400."""
+    value = request.query_params.get(name)
+    if value is None or value in ("true", "false"):
+        return value == "true"
+    message = f"{name} must be true or false, not {value[:40]!r}."
+    raise InvalidInputError(message, errors={name: [message]})
 
 
 def cancel_and_report(request: Request, pk: str) -> Response:
@@ -134,7 +144,7 @@ class UserTasksApi(APIView):
             "total_active": active.count(),
             "total_completed": finished.count(),
         }
-        if request.query_params.get("include_completed", "").lower() in {"1", "true", "yes"}:
+        if _strict_bool(request, "include_completed"):
             body["completed_tasks"] = TaskProgressSerializer(finished[:200], many=True).data
         return Response(body)
 

@@ -53,9 +53,8 @@ def test_json_nesting_at_the_bound_is_parsed_and_strings_do_not_count(db, api): 
     assert not json_depth_exceeds('["' + "[" * 10_000 + '\\"{"]', MAX_JSON_DEPTH)
     assert json_depth_exceeds('["\\\\"' + ", [" * 40 + "]", MAX_JSON_DEPTH)  # an escaped backslash ends no string
     # A well-formed body nested to the bound reaches the serializer (which says what is wrong with it).
-    response = api.post(
-        "/api/v1/compositions/", json.dumps({"videos": json.loads(nested(MAX_JSON_DEPTH - 1))}), content_type="application/json"
-    )
+    body = json.dumps({"videos": json.loads(nested(MAX_JSON_DEPTH - 1))})
+    response = api.post("/api/v1/compositions/", body, content_type="application/json")
     assert_error(response, 400, "invalid")
     assert "nested" not in response.json()["detail"]
 
@@ -144,11 +143,9 @@ def test_task_lists_do_not_load_args_or_results(db, api, user):  # noqa: ANN001
 # 9. Titles without control characters; throttles shared by every process --------------------------
 def test_control_and_bidi_characters_leave_titles(db, api):  # noqa: ANN001
     clip = cached_clip(seconds=1, width=64, height=48, fps=10)
-    response = api.post(
-        "/api/v1/videos/",
-        {"file": SimpleUploadedFile("a\x1b[31mb\u202e.mp4", clip.read_bytes()), "title": "Hi\x07\tthere\u202egnp.exe\x85!"},
-        format="multipart",
-    )
+    upload = SimpleUploadedFile("a\x1b[31mb\u202e.mp4", clip.read_bytes())
+    title = "Hi\x07\tthere\u202egnp.exe\x85!"
+    response = api.post("/api/v1/videos/", {"file": upload, "title": title}, format="multipart")
     assert response.status_code == 201, response.content
     video = Video.objects.get(pk=response.json()["id"])
     assert video.title == "Hi theregnp.exe !" and response.json()["title"] == video.title
