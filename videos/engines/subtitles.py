@@ -55,7 +55,11 @@ _CLOCK_RE = re.compile(r"\d:\d")
 _INDEX_RE = re.compile(r"^\d+$")
 # What to_srt() writes for up to 999 hours; more is not a subtitle file (and would put text at ~1e23 s).
 MAX_HOURS = 999
+MAX_INDEX_DIGITS = 9  # cue numbers are renumbered anyway; a 5,000-digit one is not a subtitle file
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
+# C0/C1 controls but the tab: no subtitle holds them (NUL cannot even be stored in PostgreSQL JSON).
+# Format characters (bidi marks, joiners) are fine: right-to-left subtitles need them.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def _millis(hours: str, minutes: str, seconds: str, fraction: str) -> int:
@@ -108,6 +112,8 @@ def parse_srt(data: str | bytes) -> list[Cue]:
             if _looks_like_timing(head):
                 raise SubtitleParseError(number + 1, "missing cue number before the timing line")
             raise SubtitleParseError(number + 1, f"expected a cue number, found {_short(head)}")
+        if len(head) > MAX_INDEX_DIGITS:
+            raise SubtitleParseError(number + 1, f"cue number {_short(head)} has over {MAX_INDEX_DIGITS} digits")
         number += 1
         if number >= total or not lines[number].strip():
             raise SubtitleParseError(number + 1, f"bad timestamp: cue {head} has no timing line")
@@ -130,6 +136,9 @@ def parse_srt(data: str | bytes) -> list[Cue]:
         number += 1
         text: list[str] = []
         while number < total and lines[number].strip():
+            control = _CONTROL_RE.search(lines[number])
+            if control is not None:
+                raise SubtitleParseError(number + 1, f"control character U+{ord(control.group()):04X} in the text")
             text.append(lines[number].strip())
             number += 1
         cues.append(Cue(index=len(cues) + 1, start=start / 1000, end=end / 1000, text="\n".join(text)))
