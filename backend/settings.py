@@ -98,7 +98,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The cache holds the request throttles' counters. A per-process cache (LocMem) would give each of
 # N gunicorn workers its own counters: N times the rate. The database is the store every process
-# shares already (`manage.py createcachetable` creates the table; `make install` runs it).
+# shares already (migration 0002 creates the table; `make install` also runs `createcachetable`).
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",

@@ -55,6 +55,7 @@ def upload(data: bytes, name: str = "clip.mp4", **fields: str) -> Callable[[Ids]
 
 def compose(**body: Any) -> Callable[[Ids], str]:
     """A composition body; strings like "{video}" in `videos` become the fixture's ids."""
+
     def build(ids: Ids) -> str:
         videos = body.get("videos")
         if isinstance(videos, list):
@@ -84,7 +85,7 @@ def corpus() -> list[Case]:
         "brackets-100k": "[" * 100_000,
         "nested-100k": nested(100_000),
         "nested-object-3k": '{"a": ' * 3_000 + "1" + "}" * 3_000,
-        "big-integer": '{"videos": [' + BIG + "], \"force\": " + BIG + "}",
+        "big-integer": '{"videos": [' + BIG + '], "force": ' + BIG + "}",
         "nan": '{"videos": [NaN, Infinity], "force": NaN}',
         "bad-utf8": b'{"title": "\xff\xfe"}',
         "escaped-quotes": '"' + '\\"' * 200_000,
@@ -96,7 +97,9 @@ def corpus() -> list[Case]:
         for name, body in raw_bodies.items():
             cases.append(Case(f"POST {path} {name}", "post", path, body))
         cases.append(Case(f"POST {path} xml", "post", path, "<a/>", content_type="application/xml", status=415))
-    cases.append(Case("POST compositions nested videos", "post", "/api/v1/compositions/", '{"videos": ' + nested(5_000) + "}"))
+    cases.append(
+        Case("POST compositions nested videos", "post", "/api/v1/compositions/", '{"videos": ' + nested(5_000) + "}")
+    )
     # Bounded work: compositions.
     many = ["{video}"] * 10_000
     cases += [
@@ -106,13 +109,25 @@ def corpus() -> list[Case]:
         Case("compose too long", "post", "/api/v1/compositions/", compose(videos=["{long}", "{long}"]), status=400),
         Case("compose audio only", "post", "/api/v1/compositions/", compose(videos=["{video}", "{audio}"]), status=400),
         Case("compose foreign", "post", "/api/v1/compositions/", compose(videos=["{video}", "{foreign}"]), status=400),
-        Case("compose huge size", "post", "/api/v1/compositions/", compose(videos=["{video}"] * 2, width=10**40, height=2)),
+        Case(
+            "compose huge size",
+            "post",
+            "/api/v1/compositions/",
+            compose(videos=["{video}"] * 2, width=10**40, height=2),
+        ),
         Case("compose inf size", "post", "/api/v1/compositions/", '{"videos": [], "width": 1e999, "height": 1e999}'),
         Case("compose NUL title", "post", "/api/v1/compositions/", compose(videos=["{video}"] * 2, title="a\u0000b")),
         Case("compose surrogate title", "post", "/api/v1/compositions/", '{"videos": [], "title": "\\ud800"}'),
-        Case("compose long title", "post", "/api/v1/compositions/", compose(videos=["{video}"] * 2, title="t" * 10_000)),
+        Case(
+            "compose long title", "post", "/api/v1/compositions/", compose(videos=["{video}"] * 2, title="t" * 10_000)
+        ),
         Case("compose videos not a list", "post", "/api/v1/compositions/", compose(videos={"a": 1})),
-        Case("compose engine controls", "post", "/api/v1/compositions/", compose(videos=["{video}"] * 2, engine="\x1b[2J")),
+        Case(
+            "compose engine controls",
+            "post",
+            "/api/v1/compositions/",
+            compose(videos=["{video}"] * 2, engine="\x1b[2J"),
+        ),
     ]
     # Pathological SRT files, on both srt_media endpoints.
     srt_bodies = {
@@ -137,11 +152,24 @@ def corpus() -> list[Case]:
             Case(f"POST {path} over 10 MB", "post", path, srt(GOOD_CUE + "x" * (10 * 1024 * 1024)), status=413),
             Case(f"POST {path} bad video_id", "post", path, lambda ids: {"video_id": "nope"}),
             Case(f"POST {path} foreign video", "post", path, lambda ids: {"video_id": ids["foreign"]}),
-            Case(f"POST {path} both media", "post", path, lambda ids: {**srt(GOOD_CUE)(ids), "video_id": ids["video"],
-                                                                       "media_file": SimpleUploadedFile("m.mp4", b"x")}),
+            Case(
+                f"POST {path} both media",
+                "post",
+                path,
+                lambda ids: {
+                    **srt(GOOD_CUE)(ids),
+                    "video_id": ids["video"],
+                    "media_file": SimpleUploadedFile("m.mp4", b"x"),
+                },
+            ),
             Case(f"POST {path} engine", "post", path, lambda ids: {**srt(GOOD_CUE)(ids), "engine": "e" * 10_000}),
             Case(f"POST {path} force", "post", path, lambda ids: {**srt(GOOD_CUE)(ids), "force": "maybe"}),
-            Case(f"POST {path} garbage media", "post", path, lambda ids: {"media_file": SimpleUploadedFile("m.mp4", b"\0" * 4096)}),
+            Case(
+                f"POST {path} garbage media",
+                "post",
+                path,
+                lambda ids: {"media_file": SimpleUploadedFile("m.mp4", b"\0" * 4096)},
+            ),
             Case(f"POST {path} nothing", "post", path, lambda ids: {}),
         ]
     # Uploads.
@@ -175,7 +203,9 @@ def corpus() -> list[Case]:
         Case("include_completed=null", "get", "/api/v1/users/me/tasks?include_completed=null", status=400),
         Case("include_completed=2", "get", "/api/v1/users/me/tasks?include_completed=" + "2" * 1000, status=400),
         Case("segments format xml", "get", "/api/v1/videos/{video}/segments?format=xml", status=404),
-        Case("segments accept junk", "get", "/api/v1/videos/{video}/segments", headers={"HTTP_ACCEPT": "x/y"}, status=406),
+        Case(
+            "segments accept junk", "get", "/api/v1/videos/{video}/segments", headers={"HTTP_ACCEPT": "x/y"}, status=406
+        ),
         Case("range huge", "get", "/api/v1/videos/{video}/file", headers={"HTTP_RANGE": f"bytes={BIG}-"}, status=416),
         Case("long path", "get", "/api/v1/videos/" + "a" * 10_000, status=404),
         Case("NUL path", "get", "/api/v1/tasks/%00/", status=404),
@@ -186,8 +216,20 @@ def corpus() -> list[Case]:
         Case("retry completed", "post", "/api/v1/tasks/{done}/retry", status=409),
         Case("cancel finished", "post", "/api/v1/tasks/{task}/cancel", status=409),
         Case("result of failed", "get", "/api/v1/tasks/{task}/result", status=409),
-        Case("token header huge", "get", "/api/v1/tasks/", headers={"HTTP_AUTHORIZATION": "Token " + "a" * 100_000}, status=401),
-        Case("token header controls", "get", "/api/v1/tasks/", headers={"HTTP_AUTHORIZATION": "Token \x00\x1b"}, status=401),
+        Case(
+            "token header huge",
+            "get",
+            "/api/v1/tasks/",
+            headers={"HTTP_AUTHORIZATION": "Token " + "a" * 100_000},
+            status=401,
+        ),
+        Case(
+            "token header controls",
+            "get",
+            "/api/v1/tasks/",
+            headers={"HTTP_AUTHORIZATION": "Token \x00\x1b"},
+            status=401,
+        ),
     ]
     return cases
 

@@ -176,4 +176,3 @@ def test_throttles_count_across_server_processes(transactional_db, tmp_path):  #
     finally:
         for server in servers:
             server.stop()
-
