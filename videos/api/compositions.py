@@ -52,7 +52,8 @@ def _composition(request: Request, pk: Any) -> ProcessingTask:
 
 
 class ClipListField(serializers.ListField):
-    """Counts the items before validating each: 10,000 ids are refused by their number, at once."""
+    """Counts the items before validating each (10,000 ids are refused by their number, at once), with the
+    contract's codes (too_few_videos, too_many_videos); the bounds are in the schema too."""
 
     def to_internal_value(self, data: Any) -> list[Any]:
         if isinstance(data, list):
@@ -64,7 +65,7 @@ class CompositionCreateApi(APIView):
     @extend_schema_serializer(component_name="CompositionCreate")
     class InputSerializer(serializers.Serializer):
         videos = ClipListField(
-            child=serializers.UUIDField(), allow_empty=True, max_length=settings.MAX_COMPOSITION_CLIPS
+            child=serializers.UUIDField(), min_length=2, max_length=settings.MAX_COMPOSITION_CLIPS
         )
         title = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
         engine = serializers.ChoiceField(choices=ENGINES, default="ffmpeg")

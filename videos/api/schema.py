@@ -63,6 +63,17 @@ class MontageAutoSchema(AutoSchema):
             )
         return operation
 
+    def _map_basic_serializer(self, serializer, direction):  # noqa: ANN001, ANN202
+        """A model's output always carries every field (null or not): mark them all required.
+
+        drf-spectacular marks only fields that are required on input, so a task's `status` or a video's
+        `title` (model fields with defaults) looked optional in answers.
+        """
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "response" and isinstance(serializer, serializers.ModelSerializer):
+            schema["required"] = sorted(schema.get("properties", {}))
+        return schema
+
     def _error_codes(self, path: str, method: str, operation: dict[str, Any]) -> set[int]:
         codes = {406, 429}  # any DRF view: content negotiation and the request throttles
         if self.get_auth():

@@ -50,8 +50,6 @@ def composition_start(
     Only rows are read here, never media, so the request answers at once whatever the files' size.
     """
     ids = [str(v) for v in videos]
-    if len(ids) < 2:
-        raise TooFewVideosError(f"A composition needs at least 2 videos; got {len(ids)}.")
     check_clip_count(len(ids))
     if engine not in ENGINES:
         raise InvalidInputError(f"Unknown engine {engine!r}; use one of {', '.join(ENGINES)}.")
@@ -62,7 +60,9 @@ def composition_start(
         lock_task_creation()  # an input cannot be deleted between this check and the task's insert
         owned = {
             str(row["pk"]): row
-            for row in Video.objects.filter(owner=owner, pk__in=set(ids)).values("pk", "title", "width", "duration_s")
+            for row in Video.objects.filter(owner=owner, pk__in=set(ids)).values(
+                "pk", "title", "width", "duration_s", "probe"
+            )
         }
         unknown = [vid for vid in ids if vid not in owned]
         if unknown:
@@ -74,7 +74,9 @@ def composition_start(
 
 
 def check_clip_count(count: int) -> None:
-    """At most MAX_COMPOSITION_CLIPS items (checked before anything else is read)."""
+    """2 to MAX_COMPOSITION_CLIPS items (checked before anything else is read)."""
+    if count < 2:
+        raise TooFewVideosError(f"A composition needs at least 2 videos; got {count}.")
     if count > settings.MAX_COMPOSITION_CLIPS:
         raise TooManyVideosError(
             f"A composition takes at most {settings.MAX_COMPOSITION_CLIPS} videos; got {count}.",
@@ -82,16 +84,22 @@ def check_clip_count(count: int) -> None:
         )
 
 
+def _has_picture(row: dict[str, Any]) -> bool:
+    """The stored probe says so (the job composes from it); the width column when there is none."""
+    probe = row["probe"] or {}
+    return bool(probe.get("has_video") and probe.get("width")) if probe else bool(row["width"])
+
+
 def _check_inputs(rows: list[dict[str, Any]]) -> None:
     """Every clip has a picture, and the output (the clips' summed length) stays within MAX_OUTPUT_DURATION_S."""
     for number, row in enumerate(rows, 1):
-        if not row["width"]:
+        if not _has_picture(row):
             raise UnsupportedMediaError(
                 f"Video {row['pk']} ({row['title']!r}, item {number}) has no video stream; compose videos, not audio.",
                 video_id=str(row["pk"]),
                 errors={"videos": [f"Item {number}: video {row['pk']} has no video stream."]},
             )
-    total = sum(row["duration_s"] or 0.0 for row in rows)
+    total = sum(row["duration_s"] or (row["probe"] or {}).get("duration_s") or 0.0 for row in rows)
     if total > settings.MAX_OUTPUT_DURATION_S:
         raise OutputTooLongError(
             f"The composition would last {total:.0f} s; the limit is {settings.MAX_OUTPUT_DURATION_S} s.",
