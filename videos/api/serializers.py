@@ -31,6 +31,9 @@ class TaskProgressSerializer(serializers.ModelSerializer):
     subtasks = SubTaskSerializer(many=True)
     result_url = serializers.SerializerMethodField()
     retry_of = serializers.UUIDField(source="retry_of_id", allow_null=True)
+    # Null in the placeholder of work never started (API.md: `time|null`).
+    created_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = ProcessingTask

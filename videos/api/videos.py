@@ -286,7 +286,13 @@ class VideoStatusApi(APIView):
 class VideoFileApi(APIView):
     content_negotiation_class = AnyAcceptNegotiation
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes, (206, "application/octet-stream"): bytes})
+    @extend_schema(
+        responses={
+            (code, media): bytes
+            for code in (200, 206)
+            for media in ("video/*", "audio/*", "application/octet-stream")  # the stored file's own type
+        }
+    )
     def get(self, request: Request, pk: str) -> HttpResponseBase:
         """Download your video's file; honours a single HTTP byte Range so players can seek."""
         video = get_object_or_404(selectors.video_list(owner=request.user), pk=pk)
