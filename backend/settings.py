@@ -176,7 +176,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "videos.api.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 20),
     "EXCEPTION_HANDLER": "videos.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "videos.api.schema.MontageAutoSchema",

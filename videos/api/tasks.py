@@ -6,13 +6,13 @@ from django.db import connection
 from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from videos import selectors
 from videos.api.auth import is_staff_caller
+from videos.api.pagination import StrictPageNumberPagination
 from videos.api.serializers import AsyncTaskResponseSerializer, TaskProgressSerializer, accepted, task_progress
 from videos.exceptions import InvalidInputError, NotCompletedError
 from videos.models import ProcessingTask
@@ -22,7 +22,7 @@ from videos.taskmanager.registry import job_kinds
 
 
 class TaskListApi(APIView):
-    pagination_class = PageNumberPagination  # named on the view so that the schema documents the page shape
+    pagination_class = StrictPageNumberPagination  # named on the view so that the schema documents the page shape
 
     @extend_schema(
         parameters=[

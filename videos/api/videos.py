@@ -16,13 +16,13 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from videos import selectors
+from videos.api.pagination import StrictPageNumberPagination
 from videos.api.serializers import TaskProgressSerializer, task_progress
 from videos.exceptions import FileTooLargeError
 from videos.models import Video
@@ -220,7 +220,7 @@ def download_name(video: Video, field: FieldFile) -> str:
 # Views ----------------------------------------------------------------------------------------
 class VideoListApi(APIView):
     parser_classes = [MultiPartParser]
-    pagination_class = PageNumberPagination  # named on the view so that the schema documents the page shape
+    pagination_class = StrictPageNumberPagination  # named on the view so that the schema documents the page shape
 
     @extend_schema_serializer(component_name="VideoUpload")
     class InputSerializer(serializers.Serializer):

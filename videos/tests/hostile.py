@@ -199,6 +199,7 @@ def corpus() -> list[Case]:
         Case("tasks kind NUL", "get", "/api/v1/tasks/?kind=%00", status=400),
         Case("tasks page huge", "get", "/api/v1/tasks/?page=" + BIG, status=404),
         Case("tasks page negative", "get", "/api/v1/tasks/?page=-1", status=404),
+        Case("tasks page empty", "get", "/api/v1/tasks/?page=", status=404),
         Case("videos page huge", "get", "/api/v1/videos/?page=99999999999999999999999", status=404),
         Case("include_completed=null", "get", "/api/v1/users/me/tasks?include_completed=null", status=400),
         Case("include_completed=2", "get", "/api/v1/users/me/tasks?include_completed=" + "2" * 1000, status=400),
