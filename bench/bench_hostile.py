@@ -5,6 +5,8 @@
 2. Task lists: a page of 20 tasks whose `args` hold 10,000 clip ids and whose results hold 10,000 cues,
    serialized as TaskProgress from the full rows (the old list) and from task_summaries() (today),
    against a page of 20 ordinary tasks.
+3. Throttles: an authenticated GET with the rate counted in LocMem (the old, per-process setting) and in
+   the database cache (shared by every process).
 
     .venv/bin/python bench/bench_hostile.py [--runs 5] [--no-write]
 
@@ -96,6 +98,36 @@ def bench_task_list(runs: int) -> list[str]:
     return rows
 
 
+def bench_throttle_cache(runs: int, requests: int = 200) -> list[str]:
+    """The price of counting throttles where every process sees them: one authenticated GET, cache per row."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.test.utils import override_settings
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.create_user(username="throttled")
+    token = Token.objects.create(user=user).key
+    caches = {
+        "per-process LocMem (reference, the old setting)": "django.core.cache.backends.locmem.LocMemCache",
+        "database cache (today)": "django.core.cache.backends.db.DatabaseCache",
+    }
+    reference = None
+    rows = ["| throttle counters in | per request (median) | vs reference |", "|---|---|---|"]
+    for name, backend in caches.items():
+        with override_settings(CACHES={"default": {"BACKEND": backend, "LOCATION": "montage_cache"}}):
+            client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+
+            def burst(client: Client = client) -> None:
+                for _ in range(requests):
+                    assert client.get("/api/v1/users/me/tasks").status_code == 200
+
+            seconds = median_seconds(burst, runs) / requests
+        reference = reference or seconds
+        rows.append(f"| {name} | {seconds * 1000:.2f} ms | {seconds / reference:.2f}x |")
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -122,6 +154,7 @@ def main() -> None:
         load_job_modules()
         srt_rows = bench_srt(args.runs)
         list_rows = bench_task_list(args.runs)
+        throttle_rows = bench_throttle_cache(args.runs)
     body = "\n".join(
         [
             "SRT: one line of `1:1:1:...` (no `-->`), the line the old parser searched with",
@@ -135,6 +168,12 @@ def main() -> None:
             "SQLite is reading past those values' overflow pages to the columns stored after them.",
             "",
             *list_rows,
+            "",
+            "Throttles: 200 authenticated GETs of `/api/v1/users/me/tasks` in-process on SQLite, the request",
+            "rate counted in a per-process cache (what N gunicorn workers multiplied by N) and in the database",
+            "cache every process shares: the price of a limit that holds.",
+            "",
+            *throttle_rows,
         ]
     )
     print(body)
