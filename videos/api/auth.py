@@ -2,11 +2,12 @@
 the anonymous rate (slows password guessing)."""
 
 from django.http import HttpRequest
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle
+
+from videos.api.authentication import TokenAuthentication
 
 
 class TokenCreateApi(ObtainAuthToken):

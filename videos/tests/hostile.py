@@ -31,7 +31,7 @@ class Case:
     def send(self, client: Any, ids: Ids) -> Any:
         path = self.path.format(**ids)
         body = self.body(ids) if callable(self.body) else self.body
-        if "HTTP_AUTHORIZATION" in self.headers:  # its own credentials: a fresh client, not the user's token
+        if {"HTTP_AUTHORIZATION", "HTTP_COOKIE"} & set(self.headers):  # its own credentials, not the user's token
             client = type(client)()
         if isinstance(body, dict):
             return getattr(client, self.method)(path, body, format="multipart", **self.headers)
@@ -230,6 +230,11 @@ def corpus() -> list[Case]:
             "/api/v1/tasks/",
             headers={"HTTP_AUTHORIZATION": "Token \x00\x1b"},
             status=401,
+        ),
+        Case("token not hex", "get", "/api/v1/tasks/", headers={"HTTP_AUTHORIZATION": "Token " + "Z" * 40}, status=401),
+        Case("session NUL", "get", "/api/v1/tasks/", headers={"HTTP_COOKIE": "sessionid=abcdefgh\x00ij"}, status=401),
+        Case(
+            "session long", "get", "/api/v1/tasks/", headers={"HTTP_COOKIE": "sessionid=" + "a" * 100_000}, status=401
         ),
     ]
     return cases
