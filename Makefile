@@ -12,6 +12,7 @@ PORT ?= 8000
 
 install: $(VENV)/.requirements system-packages
 	@$(BIN)/python manage.py migrate --noinput -v 0
+	@$(BIN)/python manage.py createcachetable
 
 $(VENV)/.requirements: requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

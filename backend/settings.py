@@ -49,7 +49,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "videos.middleware.ApiErrorMiddleware",
 ]
+CSRF_FAILURE_VIEW = "videos.api.errors.csrf_failure"
 
 ROOT_URLCONF = "backend.urls"
 WSGI_APPLICATION = "backend.wsgi.application"
@@ -94,10 +96,22 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The cache holds the request throttles' counters. A per-process cache (LocMem) would give each of
+# N gunicorn workers its own counters: N times the rate. The database is the store every process
+# shares already (migration 0002 creates the table; `make install` also runs `createcachetable`).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": os.environ.get("CACHE_TABLE", "montage_cache"),
+    }
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Database sessions that never look up a cookie no session key can be (videos/sessions.py).
+SESSION_ENGINE = "videos.sessions"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -139,6 +153,11 @@ TASK_EXTRA_JOB_MODULES = env_list("TASK_EXTRA_JOB_MODULES", "")
 SLOW_REQUEST_MS = env_int("SLOW_REQUEST_MS", 500)
 SYNC_PROCESS_TIMEOUT_SECONDS = env_int("SYNC_PROCESS_TIMEOUT_SECONDS", 120)
 
+# Composition bounds, checked at the POST from the stored rows: work is proportional to clips and
+# output length, and an output can be composed again (10,000 clips once made 5.5 hours from 55 KB).
+MAX_COMPOSITION_CLIPS = env_int("MAX_COMPOSITION_CLIPS", 200)
+MAX_OUTPUT_DURATION_S = env_int("MAX_OUTPUT_DURATION_S", 4 * 3600)
+
 # Media and engines.
 FFMPEG_BINARY = os.environ.get("FFMPEG_BINARY", "ffmpeg")
 FFPROBE_BINARY = os.environ.get("FFPROBE_BINARY", "ffprobe")
@@ -167,14 +186,20 @@ OPENAI_CHAT_MODEL = os.environ.get("OPENAI_CHAT_MODEL", "gpt-4o-mini")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first so that a missing credential answers 401 with WWW-Authenticate, not 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "videos.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # JSON with a size and nesting cap (deep nesting was a RecursionError, a 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "videos.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "videos.api.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 20),
     "EXCEPTION_HANDLER": "videos.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "videos.api.schema.MontageAutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",

@@ -17,5 +17,6 @@ urlpatterns = [
     path("", include("videos.urls")),
 ]
 
+handler400 = "videos.api.errors.bad_request_handler"
 handler404 = "videos.api.errors.not_found_handler"
 handler500 = "videos.api.errors.server_error_handler"

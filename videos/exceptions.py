@@ -78,6 +78,26 @@ class InsufficientStorageError(MontageError):
     default_detail = "There is not enough disk space on the server to store this; nothing was kept."
 
 
+class TooManyVideosError(MontageError):
+    status_code = 400
+    code = "too_many_videos"
+    default_detail = "A composition takes at most MAX_COMPOSITION_CLIPS videos."
+
+
+class OutputTooLongError(MontageError):
+    status_code = 400
+    code = "output_too_long"
+    default_detail = "The composed video would be longer than MAX_OUTPUT_DURATION_S."
+
+
+class RequestTooLargeError(MontageError):
+    """A request body (not an upload) over DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
+    status_code = 413
+    code = "request_too_large"
+    default_detail = "The request body is too large."
+
+
 class VideoGoneError(MontageError):
     """The video was deleted while the request that names it was being answered."""
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from videos.api.errors import api_exception_response, is_api
+
 log = logging.getLogger("montage.requests")
 
 
@@ -30,3 +32,16 @@ class RequestTimingMiddleware:
             )
             response["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
         return response
+
+
+class ApiErrorMiddleware:
+    """Errors that escape a view under /api/ answer the contract's JSON, also with DEBUG=1."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        return api_exception_response(request, exception) if is_api(request) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -13,7 +14,7 @@ from rest_framework.views import APIView
 from videos import selectors
 from videos.api.serializers import AsyncTaskResponseSerializer, TaskProgressSerializer, accepted
 from videos.models import ProcessingTask
-from videos.services.compositions import ENGINES, KIND, composition_output, composition_start
+from videos.services.compositions import ENGINES, KIND, check_clip_count, composition_output, composition_start
 from videos.services.tasks import task_cancel
 
 OutputSchema = inline_serializer(
@@ -50,10 +51,22 @@ def _composition(request: Request, pk: Any) -> ProcessingTask:
     return selectors.task_get(owner=request.user, task_id=pk, kind=KIND)
 
 
+class ClipListField(serializers.ListField):
+    """Counts the items before validating each (10,000 ids are refused by their number, at once), with the
+    contract's codes (too_few_videos, too_many_videos); the bounds are in the schema too."""
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        if isinstance(data, list):
+            check_clip_count(len(data))
+        return super().to_internal_value(data)
+
+
 class CompositionCreateApi(APIView):
     @extend_schema_serializer(component_name="CompositionCreate")
     class InputSerializer(serializers.Serializer):
-        videos = serializers.ListField(child=serializers.UUIDField(), allow_empty=True)
+        videos = ClipListField(
+            child=serializers.UUIDField(), min_length=2, max_length=settings.MAX_COMPOSITION_CLIPS
+        )
         title = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
         engine = serializers.ChoiceField(choices=ENGINES, default="ffmpeg")
         width = serializers.IntegerField(required=False, min_value=16, max_value=7680)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.http import Http404, JsonResponse
-from django.views import defaults
+from django.core import signals
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, JsonResponse
+from django.utils.log import log_response
+from django.views import csrf, defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -86,15 +89,62 @@ def _first_message(detail: Any) -> str:
     return str(detail) or "The request is invalid."
 
 
+def is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error(status_code: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse({"detail": detail, "code": code}, status=status_code)
+
+
+@csrf_exempt  # the catch-all answers 404 to every method: a POST must not meet the HTML CSRF page first
 def not_found_handler(request, exception=None):  # noqa: ANN001, ANN201 - Django's handler signature
     """JSON 404 under /api/, Django's page elsewhere."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=status.HTTP_404_NOT_FOUND)
+    if is_api(request):
+        return _error(status.HTTP_404_NOT_FOUND, "not_found", "Not found.")
     return defaults.page_not_found(request, exception)
+
+
+def bad_request_handler(request, exception=None):  # noqa: ANN001, ANN201
+    """JSON 400 under /api/ (Django's own refusals: malformed multipart, too many fields)."""
+    if is_api(request):
+        return _error(status.HTTP_400_BAD_REQUEST, "invalid", "The request is malformed.")
+    return defaults.bad_request(request, exception)
 
 
 def server_error_handler(request):  # noqa: ANN001, ANN201
     """JSON 500 under /api/ (the error shape holds for every 4xx/5xx)."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Internal server error.", "code": "server_error"}, status=500)
+    if is_api(request):
+        return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, "server_error", "Internal server error.")
     return defaults.server_error(request)
+
+
+def csrf_failure(request, reason=""):  # noqa: ANN001, ANN201 - settings.CSRF_FAILURE_VIEW
+    """JSON 403 under /api/ (session clients without the token), Django's page elsewhere."""
+    if is_api(request):
+        return _error(status.HTTP_403_FORBIDDEN, "permission_denied", f"CSRF check failed: {reason}")
+    return csrf.csrf_failure(request, reason)
+
+
+def api_exception_response(request: HttpRequest, exc: Exception) -> JsonResponse:
+    """What an exception that escaped a view answers under /api/, whatever DEBUG says.
+
+    With DEBUG on Django would render its debug page (settings, paths, code) instead of the contract's
+    JSON; the error is still logged and `got_request_exception` still fires, as Django does.
+    """
+    if isinstance(exc, Http404):
+        return _error(status.HTTP_404_NOT_FOUND, "not_found", "Not found.")
+    if isinstance(exc, PermissionDenied):
+        return _error(status.HTTP_403_FORBIDDEN, "permission_denied", "You do not have permission to do this.")
+    if isinstance(exc, RequestDataTooBig):
+        return _error(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "request_too_large", str(exc))
+    if isinstance(exc, SuspiciousOperation):
+        response = _error(status.HTTP_400_BAD_REQUEST, "invalid", "The request is malformed.")
+        log_response("Bad request: %s", request.path, response=response, request=request, exception=exc)
+        return response
+    signals.got_request_exception.send(sender=None, request=request)
+    response = server_error_handler(request)
+    log_response(
+        "Internal Server Error: %s", request.path, response=response, request=request, exception=exc
+    )
+    return response

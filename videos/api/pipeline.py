@@ -27,6 +27,7 @@ from videos.api.serializers import (
 from videos.engines.paragraphs.text import to_txt
 from videos.engines.subtitles import Cue, to_srt, to_vtt
 from videos.engines.transcription import ENGINE_NAMES
+from videos.exceptions import InvalidInputError
 from videos.models import ProcessingTask, Video
 from videos.services.pipeline import REPROCESS, reprocess_start, transcription_start
 from videos.services.transcripts import video_segments
@@ -86,7 +87,9 @@ START_FIELDS = ("force", "engine", "language")
 
 def start_input(request: Request) -> dict[str, Any]:
     """`force`/`engine`/`language` from the JSON (or form) body, or from the query string (?force=true)."""
-    body = request.data if isinstance(request.data, Mapping) else {}
+    body = request.data
+    if not isinstance(body, Mapping):  # e.g. a JSON array: refuse it rather than start work without options
+        raise InvalidInputError("The request body must be a JSON object (or form fields).")
     raw = {key: body[key] for key in START_FIELDS if key in body}
     for key in START_FIELDS:
         if key in request.query_params:

@@ -47,6 +47,9 @@ class TaskProgressSerializer(serializers.ModelSerializer):
     retry_of = serializers.UUIDField(source="retry_of_id", allow_null=True)
     attempts_log = AttemptSerializer(many=True)
     resumed = serializers.SerializerMethodField()
+    # Null in the placeholder of work never started (API.md: `time|null`).
+    created_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = ProcessingTask

@@ -7,11 +7,12 @@ from typing import Any
 from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from videos.api.parsers import BoundedJSONParser
 from videos.api.serializers import AsyncTaskResponseSerializer, accepted
 from videos.api.videos import UploadLimitHandler
 from videos.engines.paragraphs import ENGINE_NAMES
@@ -42,7 +43,7 @@ class SrtMediaInputSerializer(serializers.Serializer):
 
 
 class _SrtMediaBase(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
     InputSerializer = SrtMediaInputSerializer
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:

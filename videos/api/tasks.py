@@ -16,6 +16,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from videos import selectors
+from videos.api.auth import is_staff_caller
+from videos.api.pagination import StrictPageNumberPagination
 from videos.api.serializers import AsyncTaskResponseSerializer, TaskProgressSerializer, accepted, task_progress
 from videos.exceptions import InvalidInputError, NotCompletedError
 from videos.models import ProcessingTask
@@ -25,6 +27,8 @@ from videos.taskmanager.registry import job_kinds
 
 
 class TaskListApi(APIView):
+    pagination_class = StrictPageNumberPagination  # named on the view so that the schema documents the page shape
+
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, description="Comma-separated statuses"),
@@ -34,14 +38,12 @@ class TaskListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         """Your tasks, newest first, paginated."""
-        from rest_framework.settings import api_settings
-
         _check_filter("status", request.query_params.get("status"), ProcessingTask.Status.values)
         _check_filter("kind", request.query_params.get("kind"), job_kinds())
-        qs = selectors.task_list(
+        qs = selectors.task_summaries(
             owner=request.user, status=request.query_params.get("status"), kind=request.query_params.get("kind")
         )
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(TaskProgressSerializer(page, many=True).data)
 
@@ -52,6 +54,15 @@ def _check_filter(name: str, value: str | None, allowed: list[str]) -> None:
     if unknown:
         message = f"Unknown {name} {unknown[0]!r}; use one of {', '.join(allowed)} (comma-separated)."
         raise InvalidInputError(message, errors={name: [message]})
+
+
+def _strict_bool(request: Request, name: str) -> bool:
+    """A boolean query parameter as OpenAPI writes one: `true` or `false` (absent is false); else 400."""
+    value = request.query_params.get(name)
+    if value is None or value in ("true", "false"):
+        return value == "true"
+    message = f"{name} must be true or false, not {value[:40]!r}."
+    raise InvalidInputError(message, errors={name: [message]})
 
 
 def cancel_and_report(request: Request, pk: str) -> Response:
@@ -129,7 +140,7 @@ class UserTasksApi(APIView):
     )
     def get(self, request: Request) -> Response:
         """Your active tasks, and your finished ones with ?include_completed=true."""
-        tasks = selectors.task_list(owner=request.user)
+        tasks = selectors.task_summaries(owner=request.user)
         active = tasks.filter(status__in=ProcessingTask.ACTIVE)
         finished = tasks.filter(status__in=ProcessingTask.FINISHED)
         body = {
@@ -138,7 +149,7 @@ class UserTasksApi(APIView):
             "total_active": active.count(),
             "total_completed": finished.count(),
         }
-        if request.query_params.get("include_completed", "").lower() in {"1", "true", "yes"}:
+        if _strict_bool(request, "include_completed"):
             body["completed_tasks"] = TaskProgressSerializer(finished[:200], many=True).data
         return Response(body)
 
@@ -153,6 +164,12 @@ def disk_figures() -> dict[str, Any]:
     except OSError:
         free_mb = 0
     return {"free_mb": free_mb, "min_free_mb": settings.MIN_FREE_DISK_MB, "low": free_mb < settings.MIN_FREE_DISK_MB}
+
+
+def _manager_figures(staff: bool) -> dict:
+    """Counts for anyone; the worker id and running task ids only for staff (API.md "Other")."""
+    stats = get_task_manager().stats()
+    return stats if staff else {key: stats[key] for key in ("running", "workers", "busy")}
 
 
 def healthz(request):  # noqa: ANN001, ANN201 - plain Django view, no auth
@@ -171,6 +188,6 @@ def healthz(request):  # noqa: ANN001, ANN201 - plain Django view, no auth
         "database": database,
         "database_vendor": connection.vendor,
         "queue": figures,
-        "task_manager": get_task_manager().stats(),
+        "task_manager": _manager_figures(is_staff_caller(request)),
     }
     return JsonResponse(body, status=200 if database == "ok" else 503)

@@ -19,10 +19,10 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from videos import selectors
+from videos.api.pagination import StrictPageNumberPagination
 from videos.api.serializers import TaskProgressSerializer, task_progress
 from videos.exceptions import FileTooLargeError
 from videos.models import Video
@@ -128,7 +128,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     match = _RANGE_SPEC.fullmatch(spec.strip())
     if match is None or match.group(1) == match.group(2) == "":
         return None
-    first_text, last_text = match.groups()
+    first_text, last_text = (_position(text) for text in match.groups())
     if first_text == "":  # suffix: the last N bytes
         suffix = int(last_text)
         if suffix == 0 or size == 0:
@@ -139,6 +139,12 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if first >= size or last < first:
         raise RangeNotSatisfiable(header)
     return first, min(last, size - 1)
+
+
+def _position(digits: str) -> str:
+    """A byte position capped past any file (int() refuses over 4,300 digits: "bytes=999...9-" was a 500)."""
+    significant = digits.lstrip("0") or ("0" if digits else "")
+    return significant if len(significant) <= 19 else "9" * 19
 
 
 class _FileSlice:
@@ -220,6 +226,7 @@ def download_name(video: Video, field: FieldFile) -> str:
 # Views ----------------------------------------------------------------------------------------
 class VideoListApi(APIView):
     parser_classes = [MultiPartParser]
+    pagination_class = StrictPageNumberPagination  # named on the view so that the schema documents the page shape
 
     @extend_schema_serializer(component_name="VideoUpload")
     class InputSerializer(serializers.Serializer):
@@ -235,7 +242,7 @@ class VideoListApi(APIView):
     @extend_schema(responses=VideoOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         """Your videos, newest first, paginated."""
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.video_list(owner=request.user), request, view=self)
         return paginator.get_paginated_response(VideoOutputSerializer(page, many=True).data)
 
@@ -285,7 +292,13 @@ class VideoStatusApi(APIView):
 class VideoFileApi(APIView):
     content_negotiation_class = AnyAcceptNegotiation
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes, (206, "application/octet-stream"): bytes})
+    @extend_schema(
+        responses={
+            (code, media): bytes
+            for code in (200, 206)
+            for media in ("video/*", "audio/*", "application/octet-stream")  # the stored file's own type
+        }
+    )
     def get(self, request: Request, pk: str) -> HttpResponseBase:
         """Download your video's file; honours a single HTTP byte Range so players can seek."""
         video = get_object_or_404(selectors.video_list(owner=request.user), pk=pk)

@@ -46,16 +46,36 @@ class SubtitleParseError(ValueError):
 # The `srt` package accepts files without cue numbers and swallows stray text into the previous
 # cue, and reports errors as character offsets; we need strictness and line numbers, so the
 # reading side is a small state machine here and the writing side is `srt.compose`.
+# Every pattern here runs in linear time on any line (no nested or overlapping quantifiers, anchored
+# matches only): a search such as r"\d+:\d+.*-->" is quadratic on a long "1:1:1:..." line and holds
+# the GIL for minutes. A quick substring test stands in for it.
 _TIMESTAMP = r"(\d+):([0-5]\d):([0-5]\d)[,.](\d{1,3})"
 _TIMING_RE = re.compile(rf"^{_TIMESTAMP}[ \t]*-->[ \t]*{_TIMESTAMP}(?:[ \t]+.*)?$")
-_LOOKS_LIKE_TIMING_RE = re.compile(r"\d+:\d+.*-->")
+_CLOCK_RE = re.compile(r"\d:\d")
 _INDEX_RE = re.compile(r"^\d+$")
+# What to_srt() writes for up to 999 hours; more is not a subtitle file (and would put text at ~1e23 s).
+MAX_HOURS = 999
+MAX_INDEX_DIGITS = 9  # cue numbers are renumbered anyway; a 5,000-digit one is not a subtitle file
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
+# C0/C1 controls but the tab: no subtitle holds them (NUL cannot even be stored in PostgreSQL JSON).
+# Format characters (bidi marks, joiners) are fine: right-to-left subtitles need them.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def _millis(hours: str, minutes: str, seconds: str, fraction: str) -> int:
     # "1,5" means 1.5 s: the fraction is decimal, whatever its number of digits.
-    return ((int(hours) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + int(fraction.ljust(3, "0"))
+    significant = hours.lstrip("0") or "0"  # int() refuses strings of over 4,300 digits, zeros included
+    if len(significant) > len(str(MAX_HOURS)) or int(significant) > MAX_HOURS:
+        raise _HoursOutOfRange(hours)
+    return ((int(significant) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + int(fraction.ljust(3, "0"))
+
+
+class _HoursOutOfRange(ValueError):
+    """A timestamp's hours exceed MAX_HOURS; parse_srt() names the line."""
+
+
+def _looks_like_timing(line: str) -> bool:
+    return "-->" in line and _CLOCK_RE.search(line) is not None
 
 
 def _clock(millis: int, separator: str) -> str:
@@ -89,9 +109,11 @@ def parse_srt(data: str | bytes) -> list[Cue]:
             continue
         head = lines[number].strip()
         if not _INDEX_RE.match(head):
-            if _LOOKS_LIKE_TIMING_RE.search(head):
+            if _looks_like_timing(head):
                 raise SubtitleParseError(number + 1, "missing cue number before the timing line")
             raise SubtitleParseError(number + 1, f"expected a cue number, found {_short(head)}")
+        if len(head) > MAX_INDEX_DIGITS:
+            raise SubtitleParseError(number + 1, f"cue number {_short(head)} has over {MAX_INDEX_DIGITS} digits")
         number += 1
         if number >= total or not lines[number].strip():
             raise SubtitleParseError(number + 1, f"bad timestamp: cue {head} has no timing line")
@@ -101,7 +123,12 @@ def parse_srt(data: str | bytes) -> list[Cue]:
                 number + 1,
                 f"bad timestamp {_short(lines[number])} (expected 'HH:MM:SS,mmm --> HH:MM:SS,mmm')",
             )
-        start, end = _millis(*timing.groups()[:4]), _millis(*timing.groups()[4:])
+        try:
+            start, end = _millis(*timing.groups()[:4]), _millis(*timing.groups()[4:])
+        except _HoursOutOfRange as exc:
+            raise SubtitleParseError(
+                number + 1, f"timestamp hours {_short(str(exc))} out of range (at most {MAX_HOURS})"
+            ) from None
         if end < start:
             raise SubtitleParseError(
                 number + 1, f"cue ends at {_clock(end, ',')} before it starts at {_clock(start, ',')}"
@@ -109,6 +136,9 @@ def parse_srt(data: str | bytes) -> list[Cue]:
         number += 1
         text: list[str] = []
         while number < total and lines[number].strip():
+            control = _CONTROL_RE.search(lines[number])
+            if control is not None:
+                raise SubtitleParseError(number + 1, f"control character U+{ord(control.group()):04X} in the text")
             text.append(lines[number].strip())
             number += 1
         cues.append(Cue(index=len(cues) + 1, start=start / 1000, end=end / 1000, text="\n".join(text)))

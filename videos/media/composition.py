@@ -108,12 +108,15 @@ def compose(
     # This run's own path: a leftover writer of an earlier attempt can never touch what we verify and keep.
     part = output.with_name(f".{output.stem}.{uuid.uuid4().hex[:12]}.part{output.suffix}")
     list_file = part.with_suffix(".concat.txt")
+    graph_file = part.with_suffix(".filter.txt")
     try:
         if plan.mode == "copy":
             list_file.write_text(concat_list(paths), encoding="utf-8")
             args = copy_args(list_file, part, has_audio=clips[0].has_audio)
         else:
-            args = reencode_args(paths, clips, plan, part, preset=preset or default_preset())
+            # By file: the graph grows with the clips, and argv has a hard size limit ("Argument list too long").
+            graph_file.write_text(filter_graph(clips, plan), encoding="utf-8")
+            args = reencode_args(paths, graph_file, part, preset=preset or default_preset())
         run_ffmpeg(args, expected_duration=plan.expected_duration, output=part, on_progress=on_progress, cancel=cancel)
         result = verify_output(part, plan, has_audio=clips[0].has_audio or plan.mode == "reencode", cancel=cancel)
         os.replace(part, output)  # atomic: `output` is either absent or a verified file
@@ -121,6 +124,7 @@ def compose(
     finally:
         part.unlink(missing_ok=True)
         list_file.unlink(missing_ok=True)
+        graph_file.unlink(missing_ok=True)
 
 
 def concat_list(paths: list[Path]) -> str:
@@ -160,14 +164,12 @@ def filter_graph(clips: list[ProbeResult], plan: CompositionPlan) -> str:
     return ";".join(parts)
 
 
-def reencode_args(
-    paths: list[Path], clips: list[ProbeResult], plan: CompositionPlan, output: Path, *, preset: str
-) -> list[str]:
-    """One ffmpeg run: all inputs through filter_graph(), libx264 + AAC, moov atom first."""
+def reencode_args(paths: list[Path], graph_file: Path, output: Path, *, preset: str) -> list[str]:
+    """One ffmpeg run: all inputs through the filter_graph() in `graph_file`, libx264 + AAC, moov atom first."""
     args: list[str] = []
     for path in paths:
         args += ["-i", str(path)]
-    args += ["-filter_complex", filter_graph(clips, plan), "-map", "[v]", "-map", "[a]"]
+    args += ["-filter_complex_script", str(graph_file), "-map", "[v]", "-map", "[a]"]
     args += ["-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p"]
     args += ["-c:a", "aac", "-b:a", "128k", "-ar", str(AUDIO_RATE), "-ac", "2"]
     return [*args, "-movflags", "+faststart", str(output)]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('videos', '0001_initial'),
+        ('videos', '0002_segment_words'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

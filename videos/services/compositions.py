@@ -8,14 +8,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from videos.exceptions import InvalidInputError, TooFewVideosError
+from videos.exceptions import (
+    InvalidInputError,
+    OutputTooLongError,
+    TooFewVideosError,
+    TooManyVideosError,
+    UnsupportedMediaError,
+)
 from videos.models import ProcessingTask, Video
 from videos.services.tasks import lock_task_creation, task_submit
 from videos.services.videos import video_file_url, video_store
+from videos.text import single_line
 
 if TYPE_CHECKING:
     from videos.media.ffmpeg import ProbeResult
@@ -43,22 +51,61 @@ def composition_start(
     Only rows are read here, never media, so the request answers at once whatever the files' size.
     """
     ids = [str(v) for v in videos]
-    if len(ids) < 2:
-        raise TooFewVideosError(f"A composition needs at least 2 videos; got {len(ids)}.")
+    check_clip_count(len(ids))
     if engine not in ENGINES:
         raise InvalidInputError(f"Unknown engine {engine!r}; use one of {', '.join(ENGINES)}.")
-    args: dict[str, Any] = {"video_ids": ids, "title": title, "engine": engine}
+    args: dict[str, Any] = {"video_ids": ids, "title": single_line(title), "engine": engine}
     if size is not None:
         args["size"] = list(size)
     with transaction.atomic():
         lock_task_creation()  # an input cannot be deleted between this check and the task's insert
-        owned = {str(pk) for pk in Video.objects.filter(owner=owner, pk__in=set(ids)).values_list("pk", flat=True)}
+        owned = {
+            str(row["pk"]): row
+            for row in Video.objects.filter(owner=owner, pk__in=set(ids)).values(
+                "pk", "title", "width", "duration_s", "probe"
+            )
+        }
         unknown = [vid for vid in ids if vid not in owned]
         if unknown:
             raise InvalidInputError(
                 f"No video {unknown[0]} among your videos.", errors={"videos": [f"Unknown video id {unknown[0]}."]}
             )
+        _check_inputs([owned[vid] for vid in ids])
         return task_submit(owner=owner, kind=KIND, args=args)
+
+
+def check_clip_count(count: int) -> None:
+    """2 to MAX_COMPOSITION_CLIPS items (checked before anything else is read)."""
+    if count < 2:
+        raise TooFewVideosError(f"A composition needs at least 2 videos; got {count}.")
+    if count > settings.MAX_COMPOSITION_CLIPS:
+        raise TooManyVideosError(
+            f"A composition takes at most {settings.MAX_COMPOSITION_CLIPS} videos; got {count}.",
+            errors={"videos": [f"At most {settings.MAX_COMPOSITION_CLIPS} items."]},
+        )
+
+
+def _has_picture(row: dict[str, Any]) -> bool:
+    """The stored probe says so (the job composes from it); the width column when there is none."""
+    probe = row["probe"] or {}
+    return bool(probe.get("has_video") and probe.get("width")) if probe else bool(row["width"])
+
+
+def _check_inputs(rows: list[dict[str, Any]]) -> None:
+    """Every clip has a picture, and the output (the clips' summed length) stays within MAX_OUTPUT_DURATION_S."""
+    for number, row in enumerate(rows, 1):
+        if not _has_picture(row):
+            raise UnsupportedMediaError(
+                f"Video {row['pk']} ({row['title']!r}, item {number}) has no video stream; compose videos, not audio.",
+                video_id=str(row["pk"]),
+                errors={"videos": [f"Item {number}: video {row['pk']} has no video stream."]},
+            )
+    total = sum(row["duration_s"] or (row["probe"] or {}).get("duration_s") or 0.0 for row in rows)
+    if total > settings.MAX_OUTPUT_DURATION_S:
+        raise OutputTooLongError(
+            f"The composition would last {total:.0f} s; the limit is {settings.MAX_OUTPUT_DURATION_S} s.",
+            duration_s=round(total, 3),
+        )
 
 
 def composition_inputs(*, owner_id: Any, video_ids: Sequence[str]) -> list[dict[str, Any]]:

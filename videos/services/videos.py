@@ -28,6 +28,7 @@ from videos.media.verify import DecodeError, check_end_decodes
 from videos.models import ProcessingTask, Video
 from videos.services.tasks import lock_task_creation
 from videos.services.uploads import owned_tempfile
+from videos.text import single_line
 
 # Kinds whose tasks decide a video's own status (uploaded -> processing -> ready | error).
 STATUS_KINDS = ("reprocess", "transcription")
@@ -166,8 +167,8 @@ def video_store(
     video = Video(
         **({"id": video_id} if video_id is not None else {}),
         owner=owner,
-        title=(title or PurePath(original_name).stem or "Untitled")[:255],
-        original_name=PurePath(original_name).name[:255],
+        title=(single_line(title) or single_line(PurePath(original_name).stem) or "Untitled")[:255],
+        original_name=single_line(PurePath(original_name).name)[:255],
         status=status,
         duration_s=probe.duration_s,
         width=probe.width,

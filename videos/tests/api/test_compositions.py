@@ -160,6 +160,43 @@ def test_unknown_foreign_or_malformed_ids_are_invalid(db, api, user, other_user)
     assert not ProcessingTask.objects.exists()
 
 
+def test_too_many_clips_are_refused_by_count_before_anything_else(db, api, user):  # noqa: ANN001
+    a = clip_video(user, **small(seconds=1))
+    started = time.perf_counter()
+    body = assert_error(compose(api, [a] * 10_000), 400, "too_many_videos")
+    assert time.perf_counter() - started < 5  # counted, not 10,000 ids validated and looked up
+    assert "200" in body["detail"] and "10000" in body["detail"]
+    assert_error(
+        api.post("/api/v1/compositions/", {"videos": ["not-an-id"] * 201}, format="json"), 400, "too_many_videos"
+    )
+    assert compose(api, [a] * 200).status_code == 202  # the limit itself is allowed
+    assert ProcessingTask.objects.count() == 1
+
+
+def test_an_output_over_the_duration_limit_is_refused(db, api, user, settings):  # noqa: ANN001
+    a = clip_video(user, **small(seconds=1))
+    settings.MAX_OUTPUT_DURATION_S = 10
+    body = assert_error(compose(api, [a] * 11), 400, "output_too_long")
+    assert "limit is 10 s" in body["detail"] and body["duration_s"] > 10
+    assert not ProcessingTask.objects.exists()
+    assert compose(api, [a] * 9).status_code == 202
+
+
+def test_an_audio_only_clip_is_unsupported_media_naming_it(db, api, user, tmp_path):  # noqa: ANN001
+    import subprocess
+
+    audio = tmp_path / "tone.m4a"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(audio)], check=True
+    )
+    song = video_import(owner=user, path=audio, title="Just a tone")
+    a = clip_video(user, **small(seconds=1))
+    body = assert_error(compose(api, [a, song]), 400, "unsupported_media")
+    assert str(song.pk) in body["detail"] and "Just a tone" in body["detail"] and "item 2" in body["detail"]
+    assert body["video_id"] == str(song.pk)
+    assert not ProcessingTask.objects.exists()
+
+
 def test_another_users_composition_is_not_found(db, api, other_api, user):  # noqa: ANN001
     a = clip_video(user, **small())
     task_id = compose(api, [a, a]).json()["task_id"]  # thread backend, no manager: stays pending

@@ -318,7 +318,7 @@ def test_20_concurrent_http_posts_by_one_user_accept_at_most_5(live_server, user
 
 
 def test_committed_openapi_document_is_current_and_warning_free(db, tmp_path):
-    """docs/openapi.yaml is what the code generates; regenerate with `manage.py spectacular --file docs/openapi.yaml`."""
+    """docs/openapi.yaml is what the code generates (`manage.py spectacular --file docs/openapi.yaml`)."""
     from django.core.management import call_command
     from django.db import connection
 

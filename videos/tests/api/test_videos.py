@@ -260,3 +260,12 @@ def test_byte_range_is_within_the_file_or_refused(size: int, first: int, length:
         assert got == want, header
         if got is not None:
             assert 0 <= got[0] <= got[1] < size
+
+
+def test_byte_ranges_with_huge_numbers_are_answered_not_a_crash() -> None:
+    huge = "9" * 5_000  # int() refuses strings over 4,300 digits
+    with pytest.raises(RangeNotSatisfiable):
+        byte_range(f"bytes={huge}-", 100)
+    assert byte_range(f"bytes=0-{huge}", 100) == (0, 99)
+    assert byte_range(f"bytes=-{huge}", 100) == (0, 99)
+    assert byte_range(f"bytes={'0' * 5_000}5-{'0' * 5_000}9", 100) == (5, 9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import assume, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from videos.engines.subtitles import Cue, SubtitleParseError, cues_from_segments, parse_srt, to_srt, to_vtt
+from videos.engines.subtitles import MAX_HOURS, Cue, SubtitleParseError, cues_from_segments, parse_srt, to_srt, to_vtt
 from videos.engines.transcription import Segment
 
 # Cue text: printable characters on one or more lines (no control characters, no line separators).
@@ -149,6 +150,12 @@ GOOD = "1\n00:00:01,000 --> 00:00:02,000\nfirst\n\n"
         (GOOD + "stray text after a blank line\n", 5, "expected a cue number"),
         ("1\r\n00:00:01,000 --> 00:00:02,000\r\nok\r\n\r\nWEBVTT\r\n", 5, "expected a cue number"),
         (b"1\n00:00:01,000 --> 00:00:02,000\n\xff\xfe bad bytes\n", 3, "UTF-8"),
+        (GOOD + "2\n99999999999999999999:00:01,000 --> 99999999999999999999:00:02,000\nx\n", 6, "out of range"),
+        (GOOD + "2\n1000:00:01,000 --> 1000:00:02,000\nx\n", 6, "out of range"),
+        (GOOD + "2\n00:00:03,000 --> 00:00:04,000\nok\nnul \x00 here\n", 8, "control character U+0000"),
+        (GOOD + "1234567890\n00:00:03,000 --> 00:00:04,000\nx\n", 5, "over 9 digits"),
+        (GOOD + "2\n00:00:03,000 --> 00:00:04,000\n\x1b[2Jclear\n", 7, "control character U+001B"),
+        (GOOD + "2\n" + "0" * 5000 + "1" * 5000 + ":00:01,000 --> 00:00:02,000\nx\n", 6, "out of range"),
     ],
 )
 def test_malformed_srt_names_the_line(data, line, words) -> None:  # noqa: ANN001
@@ -158,6 +165,40 @@ def test_malformed_srt_names_the_line(data, line, words) -> None:  # noqa: ANN00
     assert str(caught.value).startswith(f"line {line}: ")
     assert words in str(caught.value)
     assert isinstance(caught.value, ValueError)
+
+
+def test_hours_up_to_999_are_read_and_leading_zeros_do_not_count() -> None:
+    text = "1\n999:59:59,999 --> " + "0" * 6000 + "999:59:59,999\nlast\n"
+    assert parse_srt(text) == [Cue(1, 3_599_999.999, 3_599_999.999, "last")]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1:" * 150_000,  # 300 KB: the old r"\d+:\d+.*-->" search took ~25 s here, the GIL held throughout
+        "1:1 " * 75_000 + "-",
+        "9" * 300_000 + ":",
+        "1:1-->" * 50_000,
+        "00:00:01,000 --> 00:00:0" + "1" * 300_000,
+    ],
+)
+def test_pathological_lines_are_refused_in_linear_time(line: str) -> None:
+    for data in (line, f"1\n{line}\n", f"1\n00:00:01,000 --> 00:00:02,000\nok\n\n{line}\n"):
+        started = time.perf_counter()
+        with pytest.raises(SubtitleParseError):
+            parse_srt(data)
+        # Linear work is a few ms; the bound is generous for a loaded machine yet far below the quadratic ~25 s.
+        assert time.perf_counter() - started < 2.0
+
+
+@given(st.text(max_size=300))
+def test_any_text_parses_or_names_a_line(text: str) -> None:
+    try:
+        cues = parse_srt(text)
+    except SubtitleParseError as exc:
+        assert exc.line >= 1
+    else:
+        assert all(0 <= c.start <= c.end < (MAX_HOURS + 1) * 3600 for c in cues)
 
 
 def test_writers_clamp_impossible_spans_and_drop_blank_lines() -> None:

@@ -109,6 +109,31 @@ def test_mismatched_sizes_rates_and_missing_audio_reencode_into_one_playable_fil
     assert seen[-1] == 1.0 and seen == sorted(seen) and seen.count(1.0) == 1
 
 
+def test_the_filter_graph_goes_to_ffmpeg_by_file_not_argv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """argv has hard limits (one argument at most 128 KB): 10,000 clips' graph was "Argument list too long"."""
+    from videos.media import composition
+
+    clip = cached_clip(seconds=0.2, width=64, height=48, fps=10)
+    other = cached_clip(seconds=0.2, width=48, height=64, fps=10, audio=False)
+    paths = [clip, other] * 30
+    clips = [probe(p) for p in paths]
+    calls: list[tuple[list[str], str]] = []
+    real = composition.run_ffmpeg
+
+    def spy(args: list[str], **kwargs: object) -> None:
+        script = Path(args[args.index("-filter_complex_script") + 1])
+        calls.append((args, script.read_text()))
+        real(args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(composition, "run_ffmpeg", spy)
+    result = compose(paths, clips, tmp_path / "many.mp4", preset="ultrafast")
+    (args, graph), = calls
+    assert "-filter_complex" not in args and graph == filter_graph(clips, plan_composition(clips))
+    assert max(len(a) for a in args) < 4096 and "concat=n=60" in graph
+    assert abs(result.duration_s - 12.0) <= 0.5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.mp4"]  # the graph file is gone
+
+
 def test_a_requested_size_is_honoured(tmp_path: Path) -> None:
     path = cached_clip(seconds=1)
     result = compose([path, path], [probe(path)] * 2, tmp_path / "small.mp4", size=(160, 90), preset="ultrafast")
