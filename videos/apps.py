@@ -24,6 +24,7 @@ class VideosConfig(AppConfig):
         from videos.taskmanager.registry import load_job_modules
 
         load_job_modules()
+        self._wire_integrations()
         if should_autostart(sys.argv):
             import threading
 
@@ -36,3 +37,16 @@ class VideosConfig(AppConfig):
                 get_task_manager().start()
 
             threading.Thread(target=start_when_ready, name="montage-autostart", daemon=True).start()
+
+    @staticmethod
+    def _wire_integrations() -> None:
+        """The engine room imports nothing of ours: hand it the outbox hook and the threads it should own."""
+        from videos.idempotency.janitor import IdempotencyJanitor
+        from videos.taskmanager.manager import register_companion
+        from videos.taskmanager.store import add_transition_hook
+        from videos.webhooks.events import on_task_transition
+        from videos.webhooks.sender import WebhookSender
+
+        add_transition_hook(on_task_transition)
+        register_companion(WebhookSender)
+        register_companion(IdempotencyJanitor)

@@ -104,6 +104,10 @@ class ProcessingTask(models.Model):
                 condition=Q(status__in=["pending", "processing"]) & Q(video__isnull=False),
                 name="one_active_task_per_video_kind",
             ),
+            # A task is retried at most once, also under concurrent requests in several processes.
+            models.UniqueConstraint(
+                fields=["retry_of"], condition=Q(retry_of__isnull=False), name="one_retry_per_task"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -143,3 +147,8 @@ class SubTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id}:{self.name}"
+
+
+# Integrations live in modules of their own; importing them here registers them with the app.
+from videos.idempotency.models import IdempotencyKey  # noqa: E402, F401
+from videos.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -44,11 +45,22 @@ def log_transition(task: ProcessingTask, event: str, **fields: Any) -> None:
     )
 
 
+_TRANSITION_HOOKS: list[Callable[[ProcessingTask], None]] = []
+
+
+def add_transition_hook(hook: Callable[[ProcessingTask], None]) -> None:
+    """Run `hook(task)` inside the transaction of every state change (the app registers, e.g. an outbox)."""
+    if hook not in _TRANSITION_HOOKS:
+        _TRANSITION_HOOKS.append(hook)
+
+
 def run_status_hook(task: ProcessingTask) -> None:
     """Let the app put dependent state right (a video's status) in the same transaction."""
     hook = getattr(settings, "TASK_STATUS_HOOK", "")
     if hook:
         import_string(hook)(task)
+    for extra in _TRANSITION_HOOKS:
+        extra(task)
 
 
 def _host() -> str:
