@@ -71,7 +71,7 @@ def non_public_reason(address: str | IPAddress) -> str | None:
     return next((reason for reason, hit in checks if hit), None)
 
 
-def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = system_resolver) -> CheckedURL:
+def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | None = None) -> CheckedURL:
     """Parse `url` and resolve its host; raise UnsafeURLError unless every address may be reached."""
     try:
         parts = urlsplit(url)
@@ -89,7 +89,7 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = sys
     try:
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
-        addresses = resolver(host, port)
+        addresses = (resolver or system_resolver)(host, port)
     if not addresses:
         raise UnsafeURLError(f"The host {host!r} does not resolve.")
     for address in addresses:
