@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -58,6 +61,60 @@ def on_task_transition(task: ProcessingTask) -> None:
         event = f"task.{task.status}"
         if event in EVENTS:
             record_task_event(task, event)
+
+
+class ProgressGate:
+    """Per process: who subscribes to task.progress (looked up at most every few seconds) and when each
+    task last emitted one, so progress writes (several a second) cost a dict lookup, not a query."""
+
+    SUBSCRIBERS_TTL_S = 2.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[Any, tuple[float, bool]] = {}
+        self._last: dict[Any, float] = {}
+
+    def due(self, task_id: Any, owner_id: Any) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(task_id)
+            if last is not None and now - last < settings.WEBHOOK_PROGRESS_INTERVAL_S:
+                return False
+            checked = self._subscribers.get(owner_id)
+        if checked is None or now - checked[0] > self.SUBSCRIBERS_TTL_S:
+            wanted = any(
+                "task.progress" in events
+                for events in WebhookEndpoint.objects.filter(owner_id=owner_id, enabled=True).values_list(
+                    "events", flat=True
+                )
+            )
+            checked = (now, wanted)
+            with self._lock:
+                self._subscribers[owner_id] = checked
+        if not checked[1]:
+            return False
+        with self._lock:
+            if len(self._last) > 10_000:  # forget tasks long finished
+                horizon = now - 10 * settings.WEBHOOK_PROGRESS_INTERVAL_S
+                self._last = {k: v for k, v in self._last.items() if v > horizon}
+            self._last[task_id] = now
+        return True
+
+    def forget(self) -> None:
+        with self._lock:
+            self._subscribers.clear()
+            self._last.clear()
+
+
+progress_gate = ProgressGate()
+
+
+def on_task_progress(task_id: Any, owner_id: Any) -> None:
+    """Progress hook: a task.progress event at most every WEBHOOK_PROGRESS_INTERVAL_S per task, if anyone asked."""
+    if progress_gate.due(task_id, owner_id):
+        task = ProcessingTask.objects.filter(pk=task_id).first()
+        if task is not None:
+            record_task_event(task, "task.progress")
 
 
 def wake_senders() -> None:

@@ -145,3 +145,27 @@ def test_the_address_is_checked_again_at_delivery(transactional_db, settings, us
     delivery.refresh_from_db()
     assert delivery.status == "pending" and "loopback" in delivery.error
     assert receiver.received == []  # never connected
+
+
+def test_progress_events_are_opt_in_and_at_most_one_per_interval(
+    transactional_db, immediate_backend, settings, user, other_user, receiver
+):
+    from videos.webhooks.events import progress_gate
+
+    settings.WEBHOOK_PROGRESS_INTERVAL_S = 0.3
+    settings.TASK_PROGRESS_INTERVAL = 0.05
+    progress_gate.forget()
+    webhook_endpoint_create(owner=user, url=receiver.url, events=["task.progress"])
+    webhook_endpoint_create(owner=other_user, url=receiver.url)  # the default events: no progress
+    task = task_submit(owner=user, kind="test_sleep", args={"seconds": 0.75})
+    task_submit(owner=other_user, kind="test_sleep", args={"seconds": 0.3})
+    rows = list(WebhookDelivery.objects.filter(event="task.progress").order_by("created_at"))
+    assert {r.task_id for r in rows} == {task.pk} and not WebhookDelivery.objects.filter(endpoint__owner=user).exclude(
+        event="task.progress"
+    )
+    assert 3 <= len(rows) <= 7, len(rows)  # 1.5 s of work, one per 0.3 s at most
+    gaps = [(b.created_at - a.created_at).total_seconds() for a, b in zip(rows, rows[1:], strict=False)]
+    assert min(gaps) >= 0.29, gaps
+    progress = [json.loads(r.payload)["data"]["progress"] for r in rows]
+    assert progress == sorted(progress) and 0 < progress[-1] < 100
+    assert WebhookDelivery.objects.filter(endpoint__owner=other_user, event="task.completed").count() == 1
