@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -16,9 +17,9 @@ from videos.models import ProcessingTask
 from videos.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
 
 
-def event_body(event: str, data: dict[str, Any]) -> str:
+def event_body(event: str, data: dict[str, Any], timestamp: datetime | None = None) -> str:
     """The JSON every attempt sends (and signs) byte for byte."""
-    body = {"type": event, "timestamp": timezone.now(), "data": data}
+    body = {"type": event, "timestamp": timestamp or timezone.now(), "data": data}
     return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
@@ -44,8 +45,10 @@ def record_task_event(task: ProcessingTask, event: str) -> list[WebhookDelivery]
     ]
     if not endpoints:
         return []
-    payload = event_body(event, task_event_data(task, event))
     now = timezone.now()
+    # A final state never changes, so its body is built by the sender (see fill_payloads), keeping the
+    # transaction that finishes the task short; progress is a moment and is captured now.
+    payload = event_body(event, task_event_data(task, event), timestamp=now) if event == "task.progress" else ""
     with transaction.atomic():  # joins the caller's transaction
         deliveries = WebhookDelivery.objects.bulk_create(
             WebhookDelivery(endpoint=endpoint, event=event, task=task, payload=payload, next_attempt_at=now)
@@ -53,6 +56,23 @@ def record_task_event(task: ProcessingTask, event: str) -> list[WebhookDelivery]
         )
     transaction.on_commit(wake_senders)
     return deliveries
+
+
+def fill_payloads(deliveries: list[WebhookDelivery]) -> None:
+    """Give each delivery its body: kept, or built once from its task (two queries for the lot).
+
+    Deterministic (timestamp = created_at, a finished task no longer changes), so a rebuild after a
+    crash sends the same bytes.
+    """
+    empty = [d for d in deliveries if not d.payload]
+    if not empty:
+        return
+    tasks = ProcessingTask.objects.filter(pk__in={d.task_id for d in empty}).prefetch_related("subtasks")
+    by_id = {task.pk: task for task in tasks}
+    for delivery in empty:
+        task = by_id.get(delivery.task_id)
+        data = task_event_data(task, delivery.event) if task is not None else {"task_id": None, "status": "deleted"}
+        delivery.payload = event_body(delivery.event, data, timestamp=delivery.created_at)
 
 
 def on_task_transition(task: ProcessingTask) -> None:

@@ -44,8 +44,10 @@ class WebhookDelivery(models.Model):
     task = models.ForeignKey(
         "videos.ProcessingTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_deliveries"
     )
-    # The exact bytes sent (and signed) on every attempt.
-    payload = models.TextField()
+    # The exact bytes sent (and signed) on every attempt. Task events leave it empty in the transaction
+    # that finishes the task (keeping that transaction short) and the sender fills it from the finished
+    # task before the first attempt; the body's timestamp is created_at, so a rebuild is identical.
+    payload = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

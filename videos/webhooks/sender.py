@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import threading
 import time
 import uuid
@@ -24,12 +25,17 @@ from django.utils import timezone
 
 from videos.net.url_guard import CheckedURL, UnsafeURLError, check_url
 from videos.taskmanager.store import _pid_alive
+from videos.webhooks.events import fill_payloads
 from videos.webhooks.models import WebhookAttempt, WebhookDelivery
 from videos.webhooks.signing import signed_headers
 
 log = logging.getLogger("montage.webhooks")
 BATCH = 20  # deliveries one thread claims for one endpoint at a time
 KEEP_BYTES = 4096  # of each response body, for the log
+RECORD_EVERY_S = 1.0  # a batch's results are written together, at least this often
+# After a batch smaller than BATCH, wait this long before claiming again: deliveries arriving one per
+# finished task then go out a few at a time, in fewer transactions (the task workers' writes come first).
+LINGER_S = 0.25
 MAX_DELAY_S = 6 * 3600
 Status = WebhookDelivery.Status
 
@@ -131,6 +137,7 @@ def post(client: httpx.Client, delivery: WebhookDelivery) -> Outcome:
     try:
         checked = check_url(delivery.endpoint.url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS)
         url, host, extensions = _target(checked)
+        fill_payloads([delivery])
         body = delivery.payload.encode()
         headers = {**signed_headers(delivery.endpoint.secret, str(delivery.pk), int(time.time()), body), **host}
         kept = b""
@@ -158,10 +165,8 @@ def post(client: httpx.Client, delivery: WebhookDelivery) -> Outcome:
         return Outcome(started_at, (time.monotonic() - t0) * 1000, error=message)
 
 
-def record(delivery: WebhookDelivery, outcome: Outcome) -> str:
-    """Log the attempt and move the delivery on (succeeded, retry later, or failed for good)."""
+def _next_state(delivery: WebhookDelivery, outcome: Outcome, now: Any) -> dict[str, Any]:
     number = delivery.attempts + 1
-    now = timezone.now()
     fields: dict[str, Any] = dict(
         attempts=F("attempts") + 1,
         response_status=outcome.status,
@@ -175,53 +180,83 @@ def record(delivery: WebhookDelivery, outcome: Outcome) -> str:
         fields.update(status=Status.FAILED, next_attempt_at=None)
     else:
         fields.update(next_attempt_at=now + timedelta(seconds=retry_delay(number)))
+    return fields
+
+
+def record(results: list[tuple[WebhookDelivery, Outcome]]) -> None:
+    """Log the attempts and move each delivery on (succeeded, retry later, failed for good): one transaction."""
+    if not results:
+        return
+    now = timezone.now()
     with transaction.atomic():
-        WebhookAttempt.objects.create(
-            delivery_id=delivery.pk,
-            number=number,
-            started_at=outcome.started_at,
-            duration_ms=round(outcome.duration_ms, 1),
-            response_status=outcome.status,
-            response_body=outcome.body,
-            error=outcome.error,
+        WebhookAttempt.objects.bulk_create(
+            WebhookAttempt(
+                delivery_id=delivery.pk,
+                number=delivery.attempts + 1,
+                started_at=outcome.started_at,
+                duration_ms=round(outcome.duration_ms, 1),
+                response_status=outcome.status,
+                response_body=outcome.body,
+                error=outcome.error,
+            )
+            for delivery, outcome in results
         )
-        WebhookDelivery.objects.filter(pk=delivery.pk, lock_token=delivery.lock_token).update(**fields)
-    result = fields.get("status", "retry")
-    log.info(
-        "webhook.%s delivery=%s endpoint=%s event=%s attempt=%s status=%s ms=%.0f error=%s",
-        result,
-        delivery.pk,
-        delivery.endpoint_id,
-        delivery.event,
-        number,
-        outcome.status,
-        outcome.duration_ms,
-        outcome.error,
-    )
-    return str(result)
+        for delivery, outcome in results:
+            fields = _next_state(delivery, outcome, now)
+            # Only while the claim is still ours; the body is kept as first sent, for every later attempt.
+            mine = WebhookDelivery.objects.filter(pk=delivery.pk, lock_token=delivery.lock_token)
+            mine.update(**fields)
+            mine.filter(payload="").update(payload=delivery.payload)
+    for delivery, outcome in results:
+        log.info(
+            "webhook.%s delivery=%s endpoint=%s event=%s attempt=%s status=%s ms=%.0f error=%s",
+            "succeeded" if outcome.ok else "failed_attempt",
+            delivery.pk,
+            delivery.endpoint_id,
+            delivery.event,
+            delivery.attempts + 1,
+            outcome.status,
+            outcome.duration_ms,
+            outcome.error,
+        )
 
 
 def new_client() -> httpx.Client:
     timeout = settings.WEBHOOK_TIMEOUT_S
+    # Headers and body leave in two writes: without TCP_NODELAY, Nagle plus the receiver's delayed ACK
+    # cost ~40 ms per request on a kept-alive connection (measured: 20 deliveries/s instead of hundreds).
+    transport = httpx.HTTPTransport(
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+    )
     return httpx.Client(
+        transport=transport,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
         follow_redirects=False,
         headers={"user-agent": "Montage-Webhooks/1"},
-        limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
         trust_env=False,  # never through a proxy from the environment: the address check is ours
     )
 
 
 def send_batch(client: httpx.Client, batch: list[WebhookDelivery]) -> int:
-    """Attempt the batch in order; after a failure the rest go back untried (same receiver)."""
+    """Attempt the batch in order, recording results at least every RECORD_EVERY_S (one transaction each);
+    after a failure the rest go back untried (same receiver)."""
+    fill_payloads(batch)
+    done: list[tuple[WebhookDelivery, Outcome]] = []
+    last_record = time.monotonic()
     sent = 0
     for i, delivery in enumerate(batch):
         outcome = post(client, delivery)
-        record(delivery, outcome)
+        done.append((delivery, outcome))
         sent += 1
         if not outcome.ok:
+            record(done)
             release(batch[i + 1 :])
-            break
+            return sent
+        if time.monotonic() - last_record >= RECORD_EVERY_S:
+            record(done)
+            done, last_record = [], time.monotonic()
+    record(done)
     return sent
 
 
@@ -307,6 +342,8 @@ class WebhookSender:
             finally:
                 with self._lock:
                     self._busy.discard(endpoint_id)
+            if len(batch) < BATCH:
+                self._stop.wait(LINGER_S)
             return True
         except Exception:
             log.exception("webhook.sender_failed")

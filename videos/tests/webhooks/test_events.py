@@ -12,6 +12,7 @@ from videos.exceptions import NotCancellableError
 from videos.models import ProcessingTask
 from videos.services.tasks import task_cancel, task_submit
 from videos.taskmanager import store
+from videos.webhooks.events import fill_payloads
 from videos.webhooks.models import WebhookAttempt, WebhookDelivery
 from videos.webhooks.sender import retry_delay, send_due
 from videos.webhooks.services import webhook_endpoint_create, webhook_ping
@@ -50,7 +51,14 @@ def test_failed_and_cancelled_tasks_emit_their_events_once(transactional_db, imm
     assert not store.force_cancel(pending.pk, "again")
     events = sorted(WebhookDelivery.objects.values_list("event", "task_id"))
     assert events == sorted([("task.failed", failed.pk), ("task.cancelled", pending.pk)])
-    payload = json.loads(WebhookDelivery.objects.get(task=failed).payload)
+    delivery = WebhookDelivery.objects.get(task=failed)
+    assert delivery.payload == ""  # built by the sender, outside the transaction that failed the task
+    fill_payloads([delivery])
+    rebuilt = WebhookDelivery.objects.get(pk=delivery.pk)
+    fill_payloads([rebuilt])
+    assert rebuilt.payload == delivery.payload  # a rebuild (after a crash) sends the same bytes
+    payload = json.loads(delivery.payload)
+    assert payload["timestamp"].startswith(delivery.created_at.strftime("%Y-%m-%dT%H:%M:%S"))
     assert payload["data"]["status"] == "failed" and "failing on purpose" in payload["data"]["error_message"]
     assert "result" not in payload["data"]
 
