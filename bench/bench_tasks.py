@@ -117,7 +117,6 @@ def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) 
 
     users = [get_user_model().objects.create_user(f"bench{i}") for i in range(CLIENTS)]
     tokens = [Token.objects.create(user=u).key for u in users]
-    sources = [ProcessingTask.objects.create(owner=u, kind="test_noop", status="failed") for u in users]
     port = free_port()
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     server = subprocess.Popen(
@@ -152,9 +151,15 @@ def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) 
         for run in range(args.runs):
             order = ["create", "bare_insert"] if run % 2 == 0 else ["bare_insert", "create"]
             for phase in order:
-                if phase == "create":
+                if phase == "create":  # a fresh failed task per request: a task is retried at most once
                     batches = [
-                        [("POST", f"/api/v1/tasks/{sources[c].pk}/retry", tokens[c])] * n for c in range(CLIENTS)
+                        [
+                            ("POST", f"/api/v1/tasks/{source.pk}/retry", tokens[c])
+                            for source in ProcessingTask.objects.bulk_create(
+                                ProcessingTask(owner=users[c], kind="test_noop", status="failed") for _ in range(n)
+                            )
+                        ]
+                        for c in range(CLIENTS)
                     ]
                 else:
                     batches = [[("POST", "/bench/insert", tokens[c])] * n for c in range(CLIENTS)]
