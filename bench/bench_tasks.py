@@ -68,20 +68,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def load(port: int, requests: list[list[tuple[str, str, str]]]) -> dict[str, float]:
-    """Each client thread sends its (method, path, token) list over one keep-alive connection."""
+def load(port: int, requests: list[list[tuple]]) -> dict[str, float]:
+    """Each client thread sends its (method, path, token[, extra headers]) list over one keep-alive connection."""
     latencies: list[float] = []
     lock = threading.Lock()
     errors: list[str] = []
     barrier = threading.Barrier(len(requests) + 1)
 
-    def client(batch: list[tuple[str, str, str]]) -> None:
+    def client(batch: list[tuple]) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         mine = []
         barrier.wait()
-        for method, path, token in batch:
+        for method, path, token, *extra in batch:
             started = time.perf_counter()
-            conn.request(method, path, headers={"Authorization": f"Token {token}", "Content-Length": "0"})
+            headers = {"Authorization": f"Token {token}", "Content-Length": "0", **(extra[0] if extra else {})}
+            conn.request(method, path, headers=headers)
             response = conn.getresponse()
             response.read()
             mine.append(time.perf_counter() - started)

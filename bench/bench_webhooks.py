@@ -15,7 +15,6 @@ Figures go to docs/BENCHMARKS.md (section "Idempotency and webhooks").
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import signal
 import socket
@@ -23,13 +22,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_tasks import CLIENTS, ROOT, configure, free_port, write_section  # noqa: E402
+from bench_tasks import CLIENTS, ROOT, configure, free_port, load, write_section  # noqa: E402
 
 RECEIVER = """
 import sys
@@ -62,35 +60,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     return parser.parse_args()
-
-
-def post_load(port: int, batches: list[list[tuple[str, dict[str, str]]]]) -> float:
-    """Each client POSTs its (path, headers) list over one keep-alive connection; requests/s overall."""
-    errors: list[str] = []
-    barrier = threading.Barrier(len(batches) + 1)
-
-    def client(batch: list[tuple[str, dict[str, str]]]) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        barrier.wait()
-        for path, headers in batch:
-            conn.request("POST", path, headers={**headers, "Content-Length": "0"})
-            response = conn.getresponse()
-            response.read()
-            if response.status != 202:
-                errors.append(f"{path} -> {response.status}")
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(batch,)) for batch in batches]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise SystemExit(f"{len(errors)} errors, e.g. {errors[:3]}")
-    return sum(len(b) for b in batches) / elapsed
 
 
 def wait_http(port: int) -> None:
@@ -137,14 +106,15 @@ def create_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Pat
                     batches.append(
                         [
                             (
+                                "POST",
                                 f"/api/v1/tasks/{source.pk}/retry",
-                                {"Authorization": f"Token {tokens[c]}"}
-                                | ({"Idempotency-Key": uuid.uuid4().hex} if phase == "keyed" else {}),
+                                tokens[c],
+                                {"Idempotency-Key": uuid.uuid4().hex} if phase == "keyed" else {},
                             )
                             for source in sources
                         ]
                     )
-                rates[phase].append(post_load(port, batches))
+                rates[phase].append(load(port, batches)["rps"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(20)
