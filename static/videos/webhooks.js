@@ -31,7 +31,7 @@
     } else if (action === "ping") {
       result = await api("POST", `${BASE}${id}/ping`);
     } else if (action === "resend") {
-      result = await api("POST", `${BASE}${id}/deliveries/${row.dataset.delivery}/resend`);
+      result = await api("POST", `${BASE}deliveries/${row.dataset.delivery}/resend`);
     }
     if (result && result.ok) {
       button.textContent = action === "delete" ? "Removed" : "Queued";

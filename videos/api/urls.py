@@ -46,7 +46,7 @@ urlpatterns = [
     *both("webhooks/<uuid:pk>/ping", webhooks.WebhookPingApi.as_view(), name="api-webhook-ping"),
     *both("webhooks/<uuid:pk>/deliveries", webhooks.WebhookDeliveryListApi.as_view(), name="api-webhook-deliveries"),
     *both(
-        "webhooks/<uuid:pk>/deliveries/<uuid:delivery_pk>/resend",
+        "webhooks/deliveries/<uuid:pk>/resend",
         webhooks.WebhookDeliveryResendApi.as_view(),
         name="api-webhook-delivery-resend",
     ),

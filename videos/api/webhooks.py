@@ -126,10 +126,7 @@ class WebhookDeliveryListApi(APIView):
 
 class WebhookDeliveryResendApi(APIView):
     @extend_schema(request=None, responses={202: DeliverySerializer})
-    def post(self, request: Request, pk: str, delivery_pk: str) -> Response:
-        """Send a delivery again now (same webhook-id and body)."""
-        delivery = selectors.delivery_get(owner=request.user, delivery_id=delivery_pk)
-        if str(delivery.endpoint_id) != str(pk):
-            raise WebhookDelivery.DoesNotExist()
-        delivery = webhook_delivery_resend(delivery=delivery)
+    def post(self, request: Request, pk: str) -> Response:
+        """Send one of your deliveries again now (same webhook-id and body)."""
+        delivery = webhook_delivery_resend(delivery=selectors.delivery_get(owner=request.user, delivery_id=pk))
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

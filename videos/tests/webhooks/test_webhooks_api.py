@@ -99,14 +99,15 @@ def test_ping_is_202_and_delivers_a_signed_ping(api, receiver, transactional_db)
     assert set(row) >= {"id", "event", "task_id", "created_at"}
 
 
-def test_deliveries_are_newest_first_and_resend_keeps_the_webhook_id(api, receiver, transactional_db):
+def test_deliveries_are_newest_first_and_resend_keeps_the_webhook_id(api, other_api, receiver, transactional_db):
     endpoint = create(api, receiver.url).json()
     first = api.post(f"/api/v1/webhooks/{endpoint['id']}/ping").json()
     second = api.post(f"/api/v1/webhooks/{endpoint['id']}/ping").json()
     send_due()
     ids = [row["id"] for row in api.get(f"/api/v1/webhooks/{endpoint['id']}/deliveries").json()["results"]]
     assert ids == [second["id"], first["id"]]
-    response = api.post(f"/api/v1/webhooks/{endpoint['id']}/deliveries/{first['id']}/resend")
+    assert other_api.post(f"/api/v1/webhooks/deliveries/{first['id']}/resend").status_code == 404
+    response = api.post(f"/api/v1/webhooks/deliveries/{first['id']}/resend")
     assert response.status_code == 202 and response.json()["status"] == "pending"
     send_due()
     assert receiver.ids().count(first["id"]) == 2
