@@ -23,14 +23,23 @@ def event_body(event: str, data: dict[str, Any], timestamp: datetime | None = No
     return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
+def task_progress_many(tasks: list[ProcessingTask]) -> dict[Any, dict[str, Any]]:
+    """TaskProgress of each task (the API's shape, defined once), serialized together: far cheaper per task."""
+    from videos.api.serializers import TaskProgressSerializer
+
+    return {
+        task.pk: dict(data) for task, data in zip(tasks, TaskProgressSerializer(tasks, many=True).data, strict=True)
+    }
+
+
+def with_result(data: dict[str, Any], task: ProcessingTask, event: str) -> dict[str, Any]:
+    """task.completed adds the task's `result` to TaskProgress."""
+    return {**data, "result": task.result} if event == "task.completed" else data
+
+
 def task_event_data(task: ProcessingTask, event: str) -> dict[str, Any]:
     """TaskProgress, plus `result` for task.completed."""
-    from videos.api.serializers import task_progress  # the API's TaskProgress shape, defined once
-
-    data = dict(task_progress(task))
-    if event == "task.completed":
-        data["result"] = task.result
-    return data
+    return with_result(task_progress_many([task])[task.pk], task, event)
 
 
 def record_task_event(task: ProcessingTask, event: str) -> list[WebhookDelivery]:
@@ -67,11 +76,15 @@ def fill_payloads(deliveries: list[WebhookDelivery]) -> None:
     empty = [d for d in deliveries if not d.payload]
     if not empty:
         return
-    tasks = ProcessingTask.objects.filter(pk__in={d.task_id for d in empty}).prefetch_related("subtasks")
+    tasks = list(ProcessingTask.objects.filter(pk__in={d.task_id for d in empty}).prefetch_related("subtasks"))
     by_id = {task.pk: task for task in tasks}
+    progress = task_progress_many(tasks)
     for delivery in empty:
         task = by_id.get(delivery.task_id)
-        data = task_event_data(task, delivery.event) if task is not None else {"task_id": None, "status": "deleted"}
+        if task is None:  # purged before its event went out
+            data: dict[str, Any] = {"task_id": None, "status": "deleted"}
+        else:
+            data = with_result(progress[task.pk], task, delivery.event)
         delivery.payload = event_body(delivery.event, data, timestamp=delivery.created_at)
 
 
