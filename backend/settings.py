@@ -157,6 +157,15 @@ SYNC_PROCESS_TIMEOUT_SECONDS = env_int("SYNC_PROCESS_TIMEOUT_SECONDS", 120)
 # output length, and an output can be composed again (10,000 clips once made 5.5 hours from 55 KB).
 MAX_COMPOSITION_CLIPS = env_int("MAX_COMPOSITION_CLIPS", 200)
 MAX_OUTPUT_DURATION_S = env_int("MAX_OUTPUT_DURATION_S", 4 * 3600)
+# Idempotent starts and webhooks.
+IDEMPOTENCY_TTL_HOURS = float(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24"))
+WEBHOOK_TIMEOUT_S = float(os.environ.get("WEBHOOK_TIMEOUT_S", "10"))
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_RETRY_BASE_S = float(os.environ.get("WEBHOOK_RETRY_BASE_S", "5"))  # first retry after ~this, then x4
+WEBHOOK_PROGRESS_INTERVAL_S = float(os.environ.get("WEBHOOK_PROGRESS_INTERVAL_S", "5"))
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+WEBHOOK_SENDER_THREADS = env_int("WEBHOOK_SENDER_THREADS", 4)
+WEBHOOK_POLL_SECONDS = float(os.environ.get("WEBHOOK_POLL_SECONDS", "1.0"))
 
 # Media and engines.
 FFMPEG_BINARY = os.environ.get("FFMPEG_BINARY", "ffmpeg")

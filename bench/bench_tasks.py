@@ -68,20 +68,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def load(port: int, requests: list[list[tuple[str, str, str]]]) -> dict[str, float]:
-    """Each client thread sends its (method, path, token) list over one keep-alive connection."""
+def load(port: int, requests: list[list[tuple]]) -> dict[str, float]:
+    """Each client thread sends its (method, path, token[, extra headers]) list over one keep-alive connection."""
     latencies: list[float] = []
     lock = threading.Lock()
     errors: list[str] = []
     barrier = threading.Barrier(len(requests) + 1)
 
-    def client(batch: list[tuple[str, str, str]]) -> None:
+    def client(batch: list[tuple]) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         mine = []
         barrier.wait()
-        for method, path, token in batch:
+        for method, path, token, *extra in batch:
             started = time.perf_counter()
-            conn.request(method, path, headers={"Authorization": f"Token {token}", "Content-Length": "0"})
+            headers = {"Authorization": f"Token {token}", "Content-Length": "0", **(extra[0] if extra else {})}
+            conn.request(method, path, headers=headers)
             response = conn.getresponse()
             response.read()
             mine.append(time.perf_counter() - started)
@@ -117,7 +118,6 @@ def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) 
 
     users = [get_user_model().objects.create_user(f"bench{i}") for i in range(CLIENTS)]
     tokens = [Token.objects.create(user=u).key for u in users]
-    sources = [ProcessingTask.objects.create(owner=u, kind="test_noop", status="failed") for u in users]
     port = free_port()
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     server = subprocess.Popen(
@@ -152,9 +152,15 @@ def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) 
         for run in range(args.runs):
             order = ["create", "bare_insert"] if run % 2 == 0 else ["bare_insert", "create"]
             for phase in order:
-                if phase == "create":
+                if phase == "create":  # a fresh failed task per request: a task is retried at most once
                     batches = [
-                        [("POST", f"/api/v1/tasks/{sources[c].pk}/retry", tokens[c])] * n for c in range(CLIENTS)
+                        [
+                            ("POST", f"/api/v1/tasks/{source.pk}/retry", tokens[c])
+                            for source in ProcessingTask.objects.bulk_create(
+                                ProcessingTask(owner=users[c], kind="test_noop", status="failed") for _ in range(n)
+                            )
+                        ]
+                        for c in range(CLIENTS)
                     ]
                 else:
                     batches = [[("POST", "/bench/insert", tokens[c])] * n for c in range(CLIENTS)]

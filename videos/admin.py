@@ -205,3 +205,6 @@ class VideoAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # uploads are probed and stored by the API's service, not typed in here
+
+
+from videos.webhooks import admin as webhooks_admin  # noqa: E402, F401 - registers the webhook and key admins

@@ -172,3 +172,21 @@ class SyncTimeoutError(MontageError):
     status_code = 504
     code = "timeout"
     default_detail = "The work did not finish within the time limit; use the asynchronous endpoint."
+
+
+class AlreadyRetriedError(MontageError):
+    status_code = 409
+    code = "already_retried"
+    default_detail = "This task was already retried; retry the retry instead (its id is task_id)."
+
+
+class IdempotencyInProgressError(_RetryLaterError):
+    status_code = 409
+    code = "idempotency_in_progress"
+    default_detail = "A request with this Idempotency-Key is still being answered; send it again shortly."
+
+
+class IdempotencyKeyReusedError(MontageError):
+    status_code = 422
+    code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was used with a different request (method, path or body)."

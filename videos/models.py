@@ -121,6 +121,10 @@ class ProcessingTask(models.Model):
                 & Q(kind__in=WRITER_KINDS),
                 name="one_writer_per_video",
             ),
+            # A task is retried at most once, also under concurrent requests in several processes.
+            models.UniqueConstraint(
+                fields=["retry_of"], condition=Q(retry_of__isnull=False), name="one_retry_per_task"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -160,3 +164,8 @@ class SubTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id}:{self.name}"
+
+
+# Integrations live in modules of their own; importing them here registers them with the app.
+from videos.idempotency.models import IdempotencyKey  # noqa: E402, F401
+from videos.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

@@ -80,3 +80,10 @@ def queue_figures() -> dict[str, int]:
     )
     counts = {row["status"]: row["n"] for row in rows}
     return {"pending": counts.get("pending", 0), "processing": counts.get("processing", 0)}
+
+
+def task_counts(*, owner: User) -> dict[str, int]:
+    """{status: n} over all five statuses (zeros included), in one query."""
+    rows = ProcessingTask.objects.filter(owner=owner).values("status").annotate(n=Count("pk")).order_by()
+    counts = {row["status"]: row["n"] for row in rows}
+    return {status: counts.get(status, 0) for status in ProcessingTask.Status.values}

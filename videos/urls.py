@@ -11,5 +11,6 @@ urlpatterns = [
     path("tasks/<uuid:pk>/", views.task_detail, name="task"),
     path("tasks/<uuid:pk>/result/", views.task_result, name="task-result"),
     path("videos/<uuid:pk>/", views.video_detail, name="video"),
+    path("webhooks/", views.webhooks, name="webhooks"),
     path("api-auth/", include("rest_framework.urls")),
 ]

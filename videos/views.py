@@ -15,6 +15,8 @@ from videos import selectors
 from videos.api.serializers import task_progress
 from videos.models import ProcessingTask, Video
 from videos.services.compositions import ENGINES
+from videos.webhooks import selectors as webhook_selectors
+from videos.webhooks.models import EVENTS, FINAL_EVENTS
 
 VIDEOS_PER_PAGE = 25
 FINISHED_TASKS_SHOWN = 50
@@ -110,3 +112,15 @@ def video_detail(request: HttpRequest, pk: str) -> HttpResponse:
     tasks = _rows(selectors.task_list(owner=_me(request)).filter(video=video)[:10])
     context = {"video": video, "tasks": tasks, "segments": _segments(video)}
     return render(request, "videos/video_detail.html", context)
+
+
+@login_required
+def webhooks(request: HttpRequest) -> HttpResponse:
+    """My webhook endpoints (with their secrets) and their recent deliveries; writes go through the API."""
+    context = {
+        "endpoints": webhook_selectors.endpoint_list(owner=_me(request)),
+        "deliveries": webhook_selectors.recent_deliveries(owner=_me(request)),
+        "events": EVENTS,
+        "default_events": FINAL_EVENTS,
+    }
+    return render(request, "videos/webhooks.html", context)

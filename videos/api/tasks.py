@@ -25,6 +25,8 @@ from videos.services.tasks import task_cancel, task_retry
 from videos.taskmanager.manager import get_task_manager
 from videos.taskmanager.registry import job_kinds
 
+Status = ProcessingTask.Status
+
 
 class TaskListApi(APIView):
     pagination_class = StrictPageNumberPagination  # named on the view so that the schema documents the page shape
@@ -135,6 +137,7 @@ class UserTasksApi(APIView):
                 "completed_tasks": TaskProgressSerializer(many=True, required=False),
                 "total_active": serializers.IntegerField(),
                 "total_completed": serializers.IntegerField(),
+                "counts": inline_serializer("TaskCounts", {s: serializers.IntegerField() for s in Status.values}),
             },
         ),
     )
@@ -148,6 +151,7 @@ class UserTasksApi(APIView):
             "active_tasks": TaskProgressSerializer(active, many=True).data,
             "total_active": active.count(),
             "total_completed": finished.count(),
+            "counts": selectors.task_counts(owner=request.user),
         }
         if _strict_bool(request, "include_completed"):
             body["completed_tasks"] = TaskProgressSerializer(finished[:200], many=True).data

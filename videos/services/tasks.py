@@ -14,6 +14,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from videos.exceptions import (
+    AlreadyRetriedError,
     NotCancellableError,
     NotRetryableError,
     ServerBusyError,
@@ -149,11 +150,29 @@ def task_cancel(*, task: ProcessingTask, wait: float = CANCEL_WAIT_SECONDS) -> P
 
 
 def task_retry(*, task: ProcessingTask) -> ProcessingTask:
-    """A new task with the same kind, arguments and video as a failed or cancelled one."""
+    """A new task with the same kind, arguments and video as a failed or cancelled one; at most one per task.
+
+    The existing retry is looked up under the creation lock, and a unique index on `retry_of` refuses a
+    second one whatever process inserts it.
+    """
     if task.status not in (ProcessingTask.Status.FAILED, ProcessingTask.Status.CANCELLED):
         raise NotRetryableError(f"The task is {task.status}; only failed or cancelled tasks can be retried.")
-    video = task.video
-    return task_submit(owner=task.owner, kind=task.kind, args=task.args, video=video, retry_of=task)
+    try:
+        with transaction.atomic():
+            lock_task_creation()
+            _refuse_second_retry(task)
+            return task_submit(owner=task.owner, kind=task.kind, args=task.args, video=task.video, retry_of=task)
+    except IntegrityError:
+        _refuse_second_retry(task)
+        raise
+
+
+def _refuse_second_retry(task: ProcessingTask) -> None:
+    existing = ProcessingTask.objects.filter(retry_of=task).values_list("pk", flat=True).first()
+    if existing is not None:
+        raise AlreadyRetriedError(
+            f"Task {task.pk} was already retried as task {existing}; retry that one instead.", task_id=str(existing)
+        )
 
 
 def tasks_purge(*, older_than_days: int) -> int:

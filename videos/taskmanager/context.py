@@ -14,6 +14,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from videos.models import ProcessingTask, SubTask
+from videos.taskmanager import store
 from videos.taskmanager.progress import ProgressTracker, Throttle
 from videos.taskmanager.registry import JobSpec
 
@@ -169,6 +170,8 @@ class JobContext:
                     SubTask.objects.filter(pk=self._subtasks[current].pk).update(
                         progress=self.tracker.fraction(current), **(step_fields or {})
                     )
+                if owned:
+                    store.run_progress_hooks(self.task_id, self.owner_id)
             if not owned:
                 # Cancelled by force, failed by a timeout or recovered by another worker: stop working.
                 self.cancel.set("lost")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -22,6 +23,23 @@ from videos.taskmanager.runner import run_task
 
 log = logging.getLogger("montage.tasks")
 WATCH_INTERVAL = 0.25  # cancel flags set in another process reach the worker within this
+
+
+class Companion(Protocol):
+    """A service that lives and dies with a TaskManager (e.g. the webhook sender's threads)."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float) -> None: ...
+
+
+_COMPANIONS: list[Callable[[str], Companion]] = []
+
+
+def register_companion(factory: Callable[[str], Companion]) -> None:
+    """Every TaskManager started from now on builds `factory(worker_id)` and starts and stops it with itself."""
+    if factory not in _COMPANIONS:
+        _COMPANIONS.append(factory)
 
 
 @dataclass
@@ -44,6 +62,7 @@ class TaskManager:
         self._stop = threading.Event()
         self.started = False
         self.recovered_at_start: list[Any] = []
+        self._companions: list[Companion] = []
 
     # Life cycle -------------------------------------------------------------------------------
     def start(self) -> TaskManager:
@@ -65,6 +84,11 @@ class TaskManager:
             self._threads = threads
         for thread in threads:
             thread.start()
+        companions = [factory(self.worker_id) for factory in _COMPANIONS]
+        with self._lock:
+            self._companions = companions
+        for companion in companions:
+            companion.start()
         log.info(
             "taskmanager.started worker_id=%s workers=%s recovered=%s",
             self.worker_id,
@@ -80,11 +104,14 @@ class TaskManager:
                 return
             running = list(self._running.values())
             threads = list(self._threads)
+            companions, self._companions = self._companions, []
         self._stop.set()
         self._wake.set()
         for task in running:
             task.cancel.set("shutdown")
         deadline = time.monotonic() + timeout
+        for companion in companions:
+            companion.stop(max(0.0, deadline - time.monotonic()))
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:

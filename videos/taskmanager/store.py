@@ -46,6 +46,20 @@ def log_transition(task: ProcessingTask, event: str, **fields: Any) -> None:
     )
 
 
+_PROGRESS_HOOKS: list[Callable[[Any, Any], None]] = []
+
+
+def add_progress_hook(hook: Callable[[Any, Any], None]) -> None:
+    """Run `hook(task_id, owner_id)` inside the transaction of each persisted progress write (throttled)."""
+    if hook not in _PROGRESS_HOOKS:
+        _PROGRESS_HOOKS.append(hook)
+
+
+def run_progress_hooks(task_id: Any, owner_id: Any) -> None:
+    for hook in _PROGRESS_HOOKS:
+        hook(task_id, owner_id)
+
+
 def run_status_hook(task: ProcessingTask) -> None:
     """Let the app put dependent state right (a video's status) in the same transaction."""
     hook = getattr(settings, "TASK_STATUS_HOOK", "")

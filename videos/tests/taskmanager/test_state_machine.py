@@ -8,7 +8,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from videos.exceptions import NotCancellableError, NotRetryableError
+from videos.exceptions import AlreadyRetriedError, NotCancellableError, NotRetryableError
 from videos.models import ProcessingTask
 from videos.services.tasks import task_cancel, task_retry, task_submit
 from videos.taskmanager import store
@@ -95,6 +95,8 @@ class TaskLifecycle(RuleBasedStateMachine):
             new = task_retry(task=task)
         except NotRetryableError:
             assert task.status not in ("failed", "cancelled")
+        except AlreadyRetriedError as refused:  # at most one retry per task
+            assert refused.extra["task_id"] == str(ProcessingTask.objects.get(retry_of=task).pk)
         else:
             assert new.retry_of_id == task.pk and new.kind == task.kind
             self.seen[new.pk] = ("pending", 0, 0.0)

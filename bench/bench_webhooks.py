@@ -1,0 +1,274 @@
+"""Idempotency-Key and webhook benchmark, side by side in one run.
+
+1. Create-task req/s (POST .../retry, a fresh failed task per request) without and with a unique
+   Idempotency-Key per request: gunicorn 2 workers x 8 threads, 16 keep-alive loopback clients.
+2. Webhook deliveries/s: pending deliveries sent by a WebhookSender with the default settings to a
+   local receiver (its own process), to 1 endpoint and to 4 endpoints.
+3. Drain rate of no-op tasks on an in-process TaskManager, without and with a subscribed endpoint
+   (the outbox row per task plus the sender threads sending them at the same time).
+
+    .venv/bin/python bench/bench_webhooks.py [--runs 3] [--requests 60] [--deliveries 2000] [--tasks 1000]
+
+Figures go to docs/BENCHMARKS.md (section "Idempotency and webhooks").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_tasks import CLIENTS, ROOT, configure, free_port, load, write_section  # noqa: E402
+
+RECEIVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+server.daemon_threads = True
+server.serve_forever()
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=60, help="requests per client per phase")
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    return parser.parse_args()
+
+
+def wait_http(port: int) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def create_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from videos.models import ProcessingTask
+
+    users = [get_user_model().objects.create_user(f"idem{i}") for i in range(CLIENTS)]
+    tokens = [Token.objects.create(user=u).key for u in users]
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py", "--workers", "2",
+         "--threads", "8", "--bind", f"127.0.0.1:{port}", "backend.wsgi"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=(workdir / "gunicorn.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    rates: dict[str, list[float]] = {"plain": [], "keyed": []}
+    try:
+        wait_http(port)
+        n = args.requests
+        for run in range(args.runs):
+            for phase in ["plain", "keyed"] if run % 2 == 0 else ["keyed", "plain"]:
+                batches = []
+                for c, user in enumerate(users):
+                    # One failed task per request: a task is retried at most once.
+                    sources = ProcessingTask.objects.bulk_create(
+                        ProcessingTask(owner=user, kind="test_noop", status="failed") for _ in range(n)
+                    )
+                    batches.append(
+                        [
+                            (
+                                "POST",
+                                f"/api/v1/tasks/{source.pk}/retry",
+                                tokens[c],
+                                {"Idempotency-Key": uuid.uuid4().hex} if phase == "keyed" else {},
+                            )
+                            for source in sources
+                        ]
+                    )
+                rates[phase].append(load(port, batches)["rps"])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(20)
+    return {phase: statistics.median(values) for phase, values in rates.items()} | {
+        f"{phase}_runs": values for phase, values in rates.items()
+    }
+
+
+def delivery_benchmark(args: argparse.Namespace, receiver_url: str) -> dict[str, float]:
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from videos.models import ProcessingTask
+    from videos.webhooks.events import event_body, task_event_data
+    from videos.webhooks.models import WebhookDelivery
+    from videos.webhooks.sender import WebhookSender
+    from videos.webhooks.services import webhook_endpoint_create
+
+    owners = [get_user_model().objects.create_user(f"hook{i}") for i in range(4)]
+    endpoints = [webhook_endpoint_create(owner=o, url=receiver_url) for o in owners]
+    sample = ProcessingTask.objects.create(owner=owners[0], kind="test_noop", status="completed", result={"ok": True})
+    payload = event_body("task.completed", task_event_data(sample, "task.completed"))  # a real-size body
+    results: dict[str, list[float]] = {"one": [], "four": []}
+    for _ in range(args.runs):
+        for name, targets in (("one", endpoints[:1]), ("four", endpoints)):
+            WebhookDelivery.objects.all().delete()
+            now = timezone.now()
+            WebhookDelivery.objects.bulk_create(
+                WebhookDelivery(endpoint=targets[i % len(targets)], event="task.completed", payload=payload,
+                                next_attempt_at=now)
+                for i in range(args.deliveries)
+            )  # fmt: skip
+            sender = WebhookSender("bench:0:0")
+            started = time.perf_counter()
+            sender.start()
+            while WebhookDelivery.objects.filter(status="pending").exists():
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - started
+            sender.stop()
+            assert WebhookDelivery.objects.filter(status="succeeded").count() == args.deliveries
+            results[name].append(args.deliveries / elapsed)
+    return {k: statistics.median(v) for k, v in results.items()} | {f"{k}_runs": v for k, v in results.items()}
+
+
+def drain_benchmark(args: argparse.Namespace, receiver_url: str) -> dict[str, float]:
+    from django.contrib.auth import get_user_model
+
+    from videos.models import ProcessingTask
+    from videos.services.tasks import task_submit
+    from videos.taskmanager.manager import get_task_manager, reset_task_manager
+    from videos.webhooks.models import WebhookDelivery
+    from videos.webhooks.services import webhook_endpoint_create
+
+    plain = get_user_model().objects.create_user("drain-plain")
+    hooked = get_user_model().objects.create_user("drain-hooked")
+    webhook_endpoint_create(owner=hooked, url=receiver_url)
+    rates: dict[str, list[float]] = {"plain": [], "hooked": []}
+    for run in range(args.runs):
+        for name in ["plain", "hooked"] if run % 2 == 0 else ["hooked", "plain"]:
+            owner = plain if name == "plain" else hooked
+            ProcessingTask.objects.all().delete()
+            WebhookDelivery.objects.all().delete()
+            reset_task_manager()
+            manager = get_task_manager()
+            manager.workers = 2
+            manager.start()
+            started = time.perf_counter()
+            for _ in range(args.tasks):
+                task_submit(owner=owner, kind="test_noop")
+            while ProcessingTask.objects.filter(status__in=["pending", "processing"]).exists():
+                time.sleep(0.02)
+            rates[name].append(args.tasks / (time.perf_counter() - started))
+            if name == "hooked":  # every event went out, once
+                while WebhookDelivery.objects.filter(status="pending").exists():
+                    time.sleep(0.05)
+                assert WebhookDelivery.objects.filter(status="succeeded").count() == args.tasks
+            manager.stop()
+    reset_task_manager()
+    return {k: statistics.median(v) for k, v in rates.items()} | {f"{k}_runs": v for k, v in rates.items()}
+
+
+def runs(values: list[float]) -> str:
+    return ", ".join(f"{v:.0f}" for v in values)
+
+
+def report(create: dict, deliveries: dict, drain: dict, args: argparse.Namespace, vendor: str) -> str:
+    create_ratio = create["keyed"] / create["plain"]
+    drain_ratio = drain["hooked"] / drain["plain"]
+    return "\n".join(
+        [
+            f"Database: {vendor}; median of {args.runs} runs, phases alternating in order; 2 cores shared "
+            "with other work.",
+            "",
+            "| measurement | reference | with | ratio | goal |",
+            "|---|---|---|---|---|",
+            f"| create a task, req/s (POST .../retry; {CLIENTS} clients x {args.requests}; gunicorn 2x8): "
+            f"without vs with a unique Idempotency-Key | {create['plain']:.0f} ({runs(create['plain_runs'])}) | "
+            f"{create['keyed']:.0f} ({runs(create['keyed_runs'])}) | {create_ratio:.2f}x | >= 0.9x "
+            f"{'met' if create_ratio >= 0.9 else 'missed'} |",
+            f"| drain of {args.tasks} no-op tasks, tasks/s (2 workers): without vs with a subscribed endpoint "
+            f"(outbox row + sending alongside) | {drain['plain']:.0f} ({runs(drain['plain_runs'])}) | "
+            f"{drain['hooked']:.0f} ({runs(drain['hooked_runs'])}) | {drain_ratio:.2f}x | >= 0.9x "
+            f"{'met' if drain_ratio >= 0.9 else 'missed'} |",
+            "",
+            f"Webhook deliveries/s, {args.deliveries} pending deliveries (a real task.completed body), default "
+            "settings (4 sender threads, batches of 20 per endpoint), receiver in its own process on loopback:",
+            "",
+            "| endpoints | deliveries/s (runs) | goal |",
+            "|---|---|---|",
+            f"| 1 | {deliveries['one']:.0f} ({runs(deliveries['one_runs'])}) | >= 200/s "
+            f"{'met' if deliveries['one'] >= 200 else 'missed'} |",
+            f"| 4 | {deliveries['four']:.0f} ({runs(deliveries['four_runs'])}) | >= 200/s "
+            f"{'met' if deliveries['four'] >= 200 else 'missed'} |",
+        ]
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        env = configure(args.database_url, workdir)
+        env["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "1"  # the receiver is on loopback
+        os.environ.update(env)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            check=True,
+        )
+        import django
+
+        django.setup()
+        from django.db import connection
+
+        receiver_port = free_port()
+        receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(receiver_port)], start_new_session=True)
+        try:
+            wait_http(receiver_port)
+            receiver_url = f"http://127.0.0.1:{receiver_port}/hook"
+            create = create_benchmark(env, args, workdir)
+            deliveries = delivery_benchmark(args, receiver_url)
+            drain = drain_benchmark(args, receiver_url)
+        finally:
+            os.killpg(receiver.pid, signal.SIGTERM)
+            receiver.wait(10)
+        body = report(create, deliveries, drain, args, connection.vendor)
+    print(body)
+    if not args.no_write:
+        command = ".venv/bin/python bench/bench_webhooks.py" + (
+            f" --database-url {args.database_url}" if args.database_url else ""
+        )
+        write_section(f"Idempotency and webhooks ({connection.vendor})", body, command)
+
+
+if __name__ == "__main__":
+    main()

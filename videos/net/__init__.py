@@ -1,0 +1,1 @@
+"""Outbound network helpers shared by everything that calls a user-given URL."""
