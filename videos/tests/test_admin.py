@@ -77,7 +77,9 @@ def test_cancel_action_cancels_a_running_and_a_pending_task_and_reports_a_finish
     running = task_submit(owner=user, kind="test_gate", args={"gate_name": "admin-cancel"})
     blocker = task_submit(owner=user, kind="test_gate", args={"gate_name": "admin-blocker"})
     assert jobs_for_tests.started("admin-cancel").wait(10) and jobs_for_tests.started("admin-blocker").wait(10)
-    waiting = task_submit(owner=user, kind="test_noop")  # both workers are busy: it stays pending
+    # Both workers are busy: it stays pending (a gate job, so that if the worker the cancel frees claims it
+    # before the action reaches it, it is still cancelled rather than completed in a millisecond).
+    waiting = task_submit(owner=user, kind="test_gate", args={"gate_name": "admin-waiting"})
     assert ProcessingTask.objects.get(pk=waiting.pk).status == "pending"
 
     messages = act(staff, "cancel_tasks", done, running, waiting)
@@ -86,7 +88,7 @@ def test_cancel_action_cancels_a_running_and_a_pending_task_and_reports_a_finish
     assert ProcessingTask.objects.get(pk=waiting.pk).status == "cancelled"
     assert ProcessingTask.objects.get(pk=done.pk).status == "completed"
     assert f"Task {running.pk} (test_gate): cancelled." in messages  # the action waits briefly for the worker to stop
-    assert f"Task {waiting.pk} (test_noop): cancelled." in messages
+    assert f"Task {waiting.pk} (test_gate): cancelled." in messages
     assert any(m.startswith(f"Task {done.pk} (test_noop): not cancelled. The task is completed") for m in messages)
     jobs_for_tests.gate("admin-blocker").set()
     assert wait_status(blocker.pk, "completed") == "completed"  # the other task was left alone
