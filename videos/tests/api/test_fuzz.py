@@ -1,5 +1,5 @@
 """Schemathesis over the whole OpenAPI document against a real server on loopback: no 5xx, no answer the
-schema does not describe, no invalid input accepted. Fixed seed and a time budget keep it repeatable."""
+schema does not describe, no invalid input accepted. A fixed seed and a time budget keep it bounded."""
 
 from __future__ import annotations
 
