@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -91,3 +92,12 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
     transaction.on_commit(wake_senders)
     delivery.refresh_from_db()
     return delivery
+
+
+def webhook_deliveries_purge(*, older_than_days: int) -> int:
+    """Delete delivered or failed deliveries (with their attempts) older than the given age; never a pending one."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    old = WebhookDelivery.objects.filter(
+        status__in=[WebhookDelivery.Status.SUCCEEDED, WebhookDelivery.Status.FAILED], created_at__lt=cutoff
+    )
+    return old.delete()[1].get("videos.WebhookDelivery", 0)

@@ -113,3 +113,24 @@ def test_deliveries_are_newest_first_and_resend_keeps_the_webhook_id(api, other_
     assert receiver.ids().count(first["id"]) == 2
     assert json.loads(receiver.received[-1].body)["data"]["endpoint_id"] == endpoint["id"]
     assert WebhookDelivery.objects.get(pk=first["id"]).attempts == 2
+
+
+def test_purge_tasks_also_deletes_old_finished_deliveries(db, user, receiver):
+    from datetime import timedelta
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from videos.webhooks.services import webhook_endpoint_create, webhook_ping
+
+    endpoint = webhook_endpoint_create(owner=user, url=receiver.url)
+    old_done, old_pending, recent = (webhook_ping(endpoint=endpoint) for _ in range(3))
+    WebhookDelivery.objects.filter(pk__in=[old_done.pk, old_pending.pk]).update(
+        created_at=timezone.now() - timedelta(days=40)
+    )
+    WebhookDelivery.objects.filter(pk__in=[old_done.pk, recent.pk]).update(status="succeeded")
+    out = StringIO()
+    call_command("purge_tasks", "--older-than", "30", stdout=out)
+    assert "Deleted 1 finished webhook deliveries" in out.getvalue()
+    assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {old_pending.pk, recent.pk}
