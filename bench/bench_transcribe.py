@@ -197,14 +197,17 @@ def measure_model(owner: Any, clips: dict[str, Any], runs: int, workdir: Path) -
             print(f"  {name} run {run + 1}/{runs}", flush=True)
             seconds, _ = timed(lambda: extract_speech_audio(Path(video.file.path), work_dir=workdir / "x"))  # noqa: B023
             figures["extract"].append(seconds)
-            seconds, texts["engine"] = engine_alone(wav)
-            figures["engine"].append(seconds)
             gaps: list[float] = []
-            with ticker(gaps):
-                job = run_job("transcription", owner, video)
-            figures["job"].append(job["seconds"])
-            figures["gaps"].append(max(gaps, default=0.0))
-            texts["job"] = job["text"]
+            for which in ("engine", "job") if run % 2 == 0 else ("job", "engine"):  # alternate: fair under drift
+                if which == "engine":
+                    seconds, texts["engine"] = engine_alone(wav)
+                    figures["engine"].append(seconds)
+                    continue
+                with ticker(gaps):
+                    job = run_job("transcription", owner, video)
+                figures["job"].append(job["seconds"])
+                figures["gaps"].append(max(gaps, default=0.0))
+                texts["job"] = job["text"]
         out[name] = {
             "duration": video.duration_s,
             "extract": statistics.median(figures["extract"]),
@@ -403,8 +406,8 @@ def report(
         "(milliseconds) to the engine; with other work on the 2 cores, medians wander by several per cent from one "
         "run to the next, which is why the job can come out below the engine alone. The WER is the same for both: "
         "re-cutting moves no word. The first job loads the model once (the load row); later jobs share it. After "
-        "a job the process keeps decoding buffers; resident memory grows over the first few jobs and settles (the "
-        f"'after {PROBE_JOBS} jobs' figure). A 50 ms "
+        "the last decode the engine hands glibc's freed decoding buffers back (malloc_trim), so resident memory "
+        f"settles (the 'after {PROBE_JOBS} jobs' figure); the peak is inside a decode. A 50 ms "
         "ticker thread kept ticking while decoding ran (longest waits in the table, under the machine's load): "
         "CTranslate2 releases the GIL, so request threads and heartbeats are not starved.",
     ]
