@@ -47,6 +47,8 @@ def test_txt_and_json_formats_and_a_language_the_model_cannot_do(tmp_path) -> No
     assert data["engine"] == "whisper" and data["model"] == "tiny.en" and data["language"] == "en"
     words = [w for segment in data["segments"] for w in segment["words"]]
     assert words and all(segment["start"] <= segment["end"] for segment in data["segments"])
+    assert [s["index"] for s in data["segments"]] == list(range(1, len(data["segments"]) + 1))
+    assert all(w["word"] == w["word"].strip() and w["start"] <= w["end"] for w in words)
     with pytest.raises(CommandError, match="cannot transcribe 'de'; it supports: en"):
         transcribe(str(speech_wav()), "--language", "de")
 

@@ -31,11 +31,22 @@ from videos.engines.transcription import (
 from videos.exceptions import MontageError
 from videos.media.ffmpeg import MediaError
 from videos.services.pipeline import transcription_language
-from videos.services.transcripts import EXTRACT_SHARE, transcribe_file, transcript_to_json
+from videos.services.transcripts import EXTRACT_SHARE, transcribe_file, words_to_json
 
 
 def _json(transcript: Transcript) -> str:
-    return json.dumps(transcript_to_json(transcript), ensure_ascii=False, indent=1) + "\n"
+    """The transcript with segments shaped as the API serves them (index, bare words)."""
+    data = {
+        "language": transcript.language,
+        "language_probability": transcript.language_probability,
+        "engine": transcript.engine,
+        "model": transcript.model,
+        "segments": [
+            {"index": n, "start": s.start, "end": s.end, "text": s.text, "words": words_to_json(s.words, bare=True)}
+            for n, s in enumerate(transcript.segments, start=1)
+        ],
+    }
+    return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
 
 WRITERS: dict[str, Callable[[Transcript], str]] = {
