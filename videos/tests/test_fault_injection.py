@@ -167,6 +167,8 @@ def check_result(kind: str, task: ProcessingTask, inputs: list[Video]) -> None:
     if kind.startswith("composition"):
         outputs = Video.objects.exclude(pk__in=[v.pk for v in inputs])
         assert [str(v.pk) for v in outputs] == [task.result["video_id"]]  # exactly one output, none orphaned
+        assert outputs[0].status == "ready"
+        assert set(Video.objects.filter(pk__in=[v.pk for v in inputs]).values_list("status", flat=True)) == {"uploaded"}
         path = Path(outputs[0].file.path)
         expected = sum(v.duration_s for v in inputs) if kind == "composition" else inputs[0].duration_s * 3
         assert abs(probe(path).duration_s - expected) < 0.5
