@@ -29,9 +29,10 @@ from videos.services.srt_media import srt_media_start
 from videos.services.videos import video_import
 from videos.taskmanager.context import task_tmp_dir
 from videos.tests.clips import cached_clip
+from videos.tests.conftest import PYTHON
 from videos.tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401 - the fixture
 from videos.tests.taskmanager.helpers import wait_for
-from videos.tests.taskmanager.test_processes import free_port, runserver
+from videos.tests.taskmanager.test_processes import Server, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -101,6 +102,13 @@ def start(kind: str, user: Any) -> tuple[ProcessingTask, list[Video]]:
     if kind == "srt_media":
         return srt_media_start(owner=user, video_id=video.pk), [video]
     return starters[kind](owner=user, video=video), [video]
+
+
+def runserver(port: int, log: Path, **env: str) -> Server:
+    """runserver without its system checks: 64 start-ups in this file, the checks run elsewhere."""
+    return Server(
+        [PYTHON, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"], port, log, **env
+    )
 
 
 def progress_of(task_id: Any) -> float:
