@@ -5,20 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('videos', '0002_segment_words'),
+        ("videos", "0002_segment_words"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='processingtask',
-            name='attempts_log',
+            model_name="processingtask",
+            name="attempts_log",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddConstraint(
-            model_name='processingtask',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['pending', 'processing']), ('video__isnull', False), ('kind__in', ['reprocess', 'transcription', 'import'])), fields=('video',), name='one_writer_per_video'),
+            model_name="processingtask",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("status__in", ["pending", "processing"]),
+                    ("video__isnull", False),
+                    ("kind__in", ["reprocess", "transcription", "import"]),
+                ),
+                fields=("video",),
+                name="one_writer_per_video",
+            ),
         ),
     ]

@@ -29,9 +29,10 @@ from videos.services.srt_media import srt_media_start
 from videos.services.videos import video_import
 from videos.taskmanager.context import task_tmp_dir
 from videos.tests.clips import cached_clip
+from videos.tests.conftest import PYTHON
 from videos.tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401 - the fixture
 from videos.tests.taskmanager.helpers import wait_for
-from videos.tests.taskmanager.test_processes import free_port, runserver
+from videos.tests.taskmanager.test_processes import Server, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -103,6 +104,13 @@ def start(kind: str, user: Any) -> tuple[ProcessingTask, list[Video]]:
     return starters[kind](owner=user, video=video), [video]
 
 
+def runserver(port: int, log: Path, **env: str) -> Server:
+    """runserver without its system checks: 64 start-ups in this file, the checks run elsewhere."""
+    return Server(
+        [PYTHON, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"], port, log, **env
+    )
+
+
 def progress_of(task_id: Any) -> float:
     return ProcessingTask.objects.values_list("progress", flat=True).get(pk=task_id)
 
@@ -167,6 +175,8 @@ def check_result(kind: str, task: ProcessingTask, inputs: list[Video]) -> None:
     if kind.startswith("composition"):
         outputs = Video.objects.exclude(pk__in=[v.pk for v in inputs])
         assert [str(v.pk) for v in outputs] == [task.result["video_id"]]  # exactly one output, none orphaned
+        assert outputs[0].status == "ready"
+        assert set(Video.objects.filter(pk__in=[v.pk for v in inputs]).values_list("status", flat=True)) == {"uploaded"}
         path = Path(outputs[0].file.path)
         expected = sum(v.duration_s for v in inputs) if kind == "composition" else inputs[0].duration_s * 3
         assert abs(probe(path).duration_s - expected) < 0.5
