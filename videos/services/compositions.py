@@ -62,7 +62,7 @@ def composition_start(
         owned = {
             str(row["pk"]): row
             for row in Video.objects.filter(owner=owner, pk__in=set(ids)).values(
-                "pk", "title", "width", "duration_s", "probe"
+                "pk", "title", "duration_s", "probe"
             )
         }
         unknown = [vid for vid in ids if vid not in owned]
@@ -86,9 +86,9 @@ def check_clip_count(count: int) -> None:
 
 
 def _has_picture(row: dict[str, Any]) -> bool:
-    """The stored probe says so (the job composes from it); the width column when there is none."""
+    """What the stored probe says (the job composes from it); a row stored without one is probed by the job."""
     probe = row["probe"] or {}
-    return bool(probe.get("has_video") and probe.get("width")) if probe else bool(row["width"])
+    return bool(probe.get("has_video") and probe.get("width")) if probe else True
 
 
 def _check_inputs(rows: list[dict[str, Any]]) -> None:

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 SEED = 12
 MAX_SECONDS = int(os.environ.get("FUZZ_MAX_SECONDS", "75"))
 ST = Path(PYTHON).with_name("st")
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 class ApiServer(Server):
@@ -75,11 +76,13 @@ def fuzz(base: str, token: str, reports: Path, config: Path) -> tuple[subprocess
     args = [
         str(ST), "--config-file", str(config), "run", f"{base}/api/v1/schema/",
         "--header", f"Authorization: Token {token}", "--checks", "all", "--seed", str(SEED),
-        "--max-examples", "10", "--max-time", str(MAX_SECONDS), "--workers", "1", "--request-timeout", "20",
+        "--max-examples", "10", "--max-time", str(MAX_SECONDS), "--workers", "1", "--request-timeout", "60",
         "--report", "json", "--report-dir", str(reports), "--output-truncate", "false",
     ]  # fmt: skip
     done = subprocess.run(args, cwd=reports, capture_output=True, text=True, timeout=MAX_SECONDS + 240)
-    (reports / "schemathesis.out").write_text(done.stdout + done.stderr)  # the whole story, kept with the report
+    # The whole story, kept where a failed run can be read afterwards (pytest prunes its temp dirs).
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "schemathesis.out").write_text(done.stdout + done.stderr)
     (report,) = reports.glob("*.json")
     return done, json.loads(report.read_text())
 
@@ -120,9 +123,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(transactiona
     finally:
         server.stop()
     log = (tmp_path / "server.log").read_text()
-    assert done.returncode == 0 and report["exit_code"] == 0, done.stdout[-8000:]
+    story = done.stdout[max(0, done.stdout.find("FAILURES")) :][:8000]  # the failures section first
+    assert done.returncode == 0 and report["exit_code"] == 0, story
     cases = report["test_cases"]
-    assert cases["unique_failures"] == 0 and not report["failures"] and not report["errors"], done.stdout[-8000:]
+    assert cases["unique_failures"] == 0 and not report["failures"] and not report["errors"], story
     assert report["operations"]["tested"] == report["operations"]["total"] >= 26
     assert cases["generated"] >= 200, cases  # it really ran (about 1,000 cases in 75 s here)
     server_errors = [line for line in log.splitlines() if "status=5" in line and "/sync" not in line]

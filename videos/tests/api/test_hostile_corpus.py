@@ -19,7 +19,8 @@ def hostile_ids(user, other_user, settings) -> dict[str, str]:  # noqa: ANN001
     # No task limit masks a case wrongly accepted before it (each would answer 429 after the fifth).
     settings.MAX_CONCURRENT_TASKS_PER_USER = settings.MAX_GLOBAL_CONCURRENT_TASKS = 100_000
     video = video_import(owner=user, path=cached_clip(seconds=1, width=64, height=48, fps=10))
-    audio = Video.objects.create(owner=user, title="tone", file="videos/tone.m4a", duration_s=1.0, has_audio=True)
+    tone = {"duration_s": 1.0, "has_video": False, "width": None, "has_audio": True, "audio_codec": "aac"}
+    audio = Video.objects.create(owner=user, title="tone", file="videos/tone.m4a", duration_s=1.0, probe=tone)
     long = Video.objects.create(
         owner=user, title="long", file=video.file.name, duration_s=3 * 3600.0, width=64, height=48
     )
