@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from videos.api.serializers import accepted
-from videos.exceptions import InvalidInputError
+from videos.exceptions import IdempotencyInProgressError, InvalidInputError
 from videos.idempotency.models import IdempotencyKey
 from videos.idempotency.services import (
     claim_context,
@@ -100,7 +100,10 @@ def answer_idempotently(request: Request, handler: Callable[[], Response]) -> Re
 def replay(record: IdempotencyKey) -> Response:
     """The stored answer; for a request that died after its task committed, the task's 202."""
     if record.state != IdempotencyKey.State.DONE:
-        response = accepted(ProcessingTask.objects.get(pk=record.task_id))
+        task = ProcessingTask.objects.filter(pk=record.task_id).first() if record.task_id else None
+        if task is None:  # its task was purged meanwhile: nothing left to answer with
+            raise IdempotencyInProgressError(retry_after=1)
+        response = accepted(task)
         body, status, location = response.data, response.status_code, response["Location"]
     else:
         body, status, location = record.response_body, record.response_status, record.response_location
