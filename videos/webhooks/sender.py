@@ -202,11 +202,11 @@ def record(results: list[tuple[WebhookDelivery, Outcome]]) -> None:
             for delivery, outcome in results
         )
         for delivery, outcome in results:
-            fields = _next_state(delivery, outcome, now)
-            # Only while the claim is still ours; the body is kept as first sent, for every later attempt.
-            mine = WebhookDelivery.objects.filter(pk=delivery.pk, lock_token=delivery.lock_token)
-            mine.update(**fields)
-            mine.filter(payload="").update(payload=delivery.payload)
+            # Only while the claim is still ours. The body is kept as sent (unchanged if it was stored
+            # already), so every later attempt sends the same bytes.
+            WebhookDelivery.objects.filter(pk=delivery.pk, lock_token=delivery.lock_token).update(
+                payload=delivery.payload, **_next_state(delivery, outcome, now)
+            )
     for delivery, outcome in results:
         log.info(
             "webhook.%s delivery=%s endpoint=%s event=%s attempt=%s status=%s ms=%.0f error=%s",
