@@ -24,12 +24,14 @@ class VideosConfig(AppConfig):
     def _wire_integrations() -> None:
         """The engine room imports nothing of ours: hand it the outbox hook and the threads it should own."""
         from videos.idempotency.janitor import IdempotencyJanitor
+        from videos.idempotency.services import link_created_task
         from videos.taskmanager.manager import register_companion
         from videos.taskmanager.store import add_progress_hook, on_transition
         from videos.webhooks.events import on_task_progress, on_task_transition
         from videos.webhooks.sender import WebhookSender
 
         on_transition(on_task_transition)
+        on_transition(link_created_task)
         add_progress_hook(on_task_progress)
         register_companion(WebhookSender)
         register_companion(IdempotencyJanitor)

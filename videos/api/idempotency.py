@@ -1,8 +1,9 @@
 """`idempotent(View)`: the Idempotency-Key behaviour of every starting POST, applied in api/urls.py.
 
-The claim commits first (so a concurrent twin sees "in progress"); the view's work and the stored
-answer then commit in one transaction, so a key can never point at a task that does not exist, nor
-a task be started twice for one key.
+The claim commits first, in a transaction of its own (the unique index lets one of any number of
+concurrent twins have it; the others see "in progress"). The task the view creates is linked to the
+claim inside the transaction that creates it, and the answer is stored when the view returns: a key
+never starts a second task, even when its process dies between the two.
 """
 
 from __future__ import annotations
@@ -14,15 +15,22 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from videos.exceptions import InvalidInputError
-from videos.idempotency.services import idempotency_claim, idempotency_complete, idempotency_release
+from videos.api.serializers import accepted
+from videos.exceptions import IdempotencyInProgressError, InvalidInputError
+from videos.idempotency.models import IdempotencyKey
+from videos.idempotency.services import (
+    claim_context,
+    idempotency_claim,
+    idempotency_complete,
+    idempotency_release,
+)
+from videos.models import ProcessingTask
 
 HEADER = "Idempotency-Key"
 KEY_PARAMETER = OpenApiParameter(
@@ -74,26 +82,35 @@ def answer_idempotently(request: Request, handler: Callable[[], Response]) -> Re
     check_key(key)
     record, mine = idempotency_claim(owner=request.user, key=key, fingerprint=request_fingerprint(request))
     if not mine:
-        headers = {"Idempotent-Replayed": "true"}
-        if record.response_location:
-            headers["Location"] = record.response_location
-        return Response(record.response_body, status=record.response_status, headers=headers)
+        return replay(record)
     try:
-        with transaction.atomic():
+        with claim_context(record):
             response = handler()
-            if 200 <= response.status_code < 300:
-                idempotency_complete(
-                    record=record,
-                    status=response.status_code,
-                    body=response.data,
-                    location=response.get("Location", ""),
-                )
     except BaseException:
         idempotency_release(record=record)
         raise
-    if not 200 <= response.status_code < 300:
+    if 200 <= response.status_code < 300:
+        location = response.get("Location", "")
+        idempotency_complete(record=record, status=response.status_code, body=response.data, location=location)
+    else:
         idempotency_release(record=record)
     return response
+
+
+def replay(record: IdempotencyKey) -> Response:
+    """The stored answer; for a request that died after its task committed, the task's 202."""
+    if record.state != IdempotencyKey.State.DONE:
+        task = ProcessingTask.objects.filter(pk=record.task_id).first() if record.task_id else None
+        if task is None:  # its task was purged meanwhile: nothing left to answer with
+            raise IdempotencyInProgressError(retry_after=1)
+        response = accepted(task)
+        body, status, location = response.data, response.status_code, response["Location"]
+    else:
+        body, status, location = record.response_body, record.response_status, record.response_location
+    headers = {"Idempotent-Replayed": "true"}
+    if location:
+        headers["Location"] = location
+    return Response(body, status=status, headers=headers)
 
 
 def idempotent(view: type[APIView]) -> type[APIView]:

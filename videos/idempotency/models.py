@@ -20,6 +20,11 @@ class IdempotencyKey(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     response_location = models.CharField(max_length=500, blank=True)
+    # The task the request started, linked inside the transaction that created it: if the process dies
+    # before the answer is stored, a later request with the key is answered from this task, never a twin.
+    task = models.ForeignKey(
+        "videos.ProcessingTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     locked_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)

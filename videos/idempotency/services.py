@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -13,11 +16,14 @@ from django.utils import timezone
 
 from videos.exceptions import IdempotencyInProgressError, IdempotencyKeyReusedError
 from videos.idempotency.models import IdempotencyKey
+from videos.models import ProcessingTask
 
 log = logging.getLogger("montage.idempotency")
-# A claim older than this belongs to a request that died before its work committed (the work and the
-# stored answer commit together, so a live claim this old cannot have produced a task): take it over.
+# A claim older than this belongs to a request that died (starting requests answer in well under a
+# second once their body is in): taken over when no task was linked to it, else answered from that task.
 STALE_CLAIM_SECONDS = 300
+# The claim of the request this thread is answering, so the task it creates is linked to it.
+_current_claim: ContextVar[IdempotencyKey | None] = ContextVar("idempotency_claim", default=None)
 
 
 def idempotency_claim(*, owner: User, key: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
@@ -50,8 +56,10 @@ def idempotency_claim(*, owner: User, key: str, fingerprint: str) -> tuple[Idemp
         if existing.state == IdempotencyKey.State.DONE:
             return existing, False
         if existing.locked_at < now - timedelta(seconds=STALE_CLAIM_SECONDS):
+            if existing.task_id is not None:  # its task committed; its answer never was: answer from the task
+                return existing, False
             took = IdempotencyKey.objects.filter(
-                pk=existing.pk, state=IdempotencyKey.State.IN_PROGRESS, locked_at=existing.locked_at
+                pk=existing.pk, state=IdempotencyKey.State.IN_PROGRESS, locked_at=existing.locked_at, task=None
             ).update(locked_at=now)
             if took:
                 existing.locked_at = now
@@ -61,16 +69,33 @@ def idempotency_claim(*, owner: User, key: str, fingerprint: str) -> tuple[Idemp
     raise IdempotencyInProgressError(retry_after=1)
 
 
+@contextmanager
+def claim_context(record: IdempotencyKey) -> Iterator[None]:
+    """While answering the request that holds `record`, link the task it creates (see link_created_task)."""
+    token = _current_claim.set(record)
+    try:
+        yield
+    finally:
+        _current_claim.reset(token)
+
+
+def link_created_task(task: ProcessingTask, event: str) -> None:
+    """Transition hook: a task created while a claim is held is linked to it, in the creating transaction."""
+    record = _current_claim.get()
+    if record is not None and event == "queued":
+        IdempotencyKey.objects.filter(pk=record.pk, task=None).update(task=task)
+
+
 def idempotency_complete(*, record: IdempotencyKey, status: int, body: Any, location: str) -> None:
-    """Keep a 2xx answer for replays; call inside the transaction that did the work."""
+    """Keep a 2xx answer for replays."""
     IdempotencyKey.objects.filter(pk=record.pk).update(
         state=IdempotencyKey.State.DONE, response_status=status, response_body=body, response_location=location
     )
 
 
 def idempotency_release(*, record: IdempotencyKey) -> None:
-    """Forget a claim whose request was refused or failed: the same key may be sent again."""
-    IdempotencyKey.objects.filter(pk=record.pk, state=IdempotencyKey.State.IN_PROGRESS).delete()
+    """Forget a claim whose request was refused or failed (and started nothing): the key may be sent again."""
+    IdempotencyKey.objects.filter(pk=record.pk, state=IdempotencyKey.State.IN_PROGRESS, task=None).delete()
 
 
 def idempotency_purge() -> int:

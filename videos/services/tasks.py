@@ -83,7 +83,7 @@ def task_submit(
                 SubTask(task=task, name=name, position=i, weight=weight)
                 for i, (name, weight) in enumerate(spec.steps.items())
             )
-            store.run_status_hook(task)
+            store.announce(task, "queued")  # none -> pending: the creation is a transition too
             transaction.on_commit(lambda: get_backend().enqueue(task.pk))
     except IntegrityError:
         # The partial unique index caught a concurrent twin the check above could not see, or the video went.

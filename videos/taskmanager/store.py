@@ -83,6 +83,13 @@ def remove_transition_hook(hook: TransitionHook) -> None:
         _hooks.remove(hook)
 
 
+def announce(task: ProcessingTask, event: str) -> None:
+    """Dependent state and hooks for a change of `task` (call inside the transaction that made it)."""
+    run_status_hook(task)
+    for hook in list(_hooks):
+        hook(task, event)
+
+
 def _host() -> str:
     return socket.gethostname()
 
@@ -128,9 +135,7 @@ def _transition(
             log_changed = True
         if log_changed:
             ProcessingTask.objects.filter(pk=task_id).update(attempts_log=task.attempts_log)
-        run_status_hook(task)
-        for hook in list(_hooks):
-            hook(task, event)
+        announce(task, event)
     log_transition(task, event, **(log_fields or {}))
     return task
 

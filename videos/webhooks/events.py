@@ -80,7 +80,7 @@ def fill_payloads(deliveries: list[WebhookDelivery]) -> None:
     by_id = {task.pk: task for task in tasks}
     progress = task_progress_many(tasks)
     for delivery in empty:
-        task = by_id.get(delivery.task_id)
+        task = by_id.get(delivery.task_id) if delivery.task_id else None
         if task is None:  # purged before its event went out
             data: dict[str, Any] = {"task_id": None, "status": "deleted"}
         else:

@@ -33,8 +33,8 @@ log = logging.getLogger("montage.webhooks")
 BATCH = 20  # deliveries one thread claims for one endpoint at a time
 KEEP_BYTES = 4096  # of each response body, for the log
 RECORD_EVERY_S = 1.0  # a batch's results are written together, at least this often
-# After a batch smaller than BATCH, wait this long before claiming again: deliveries arriving one per
-# finished task then go out a few at a time, in fewer transactions (the task workers' writes come first).
+# After a batch smaller than BATCH, the thread keeps its endpoint this long before claiming again:
+# deliveries arriving one per finished task then go out a few at a time, in fewer transactions.
 LINGER_S = 0.25
 MAX_DELAY_S = 6 * 3600
 Status = WebhookDelivery.Status
@@ -59,6 +59,8 @@ def claim_batch(owner_id: str, *, busy: set[Any], limit: int = BATCH) -> list[We
         .exclude(endpoint_id__in=list(busy))
         .order_by("next_attempt_at", "created_at")
     )
+    if not due.exists():  # a plain read first: an idle sender never takes SQLite's write lock
+        return []
     if connection.features.has_select_for_update_skip_locked:
         due = due.select_for_update(skip_locked=True, of=("self",))
     token = f"{owner_id}/{uuid.uuid4().hex[:12]}"
@@ -202,11 +204,11 @@ def record(results: list[tuple[WebhookDelivery, Outcome]]) -> None:
             for delivery, outcome in results
         )
         for delivery, outcome in results:
-            fields = _next_state(delivery, outcome, now)
-            # Only while the claim is still ours; the body is kept as first sent, for every later attempt.
-            mine = WebhookDelivery.objects.filter(pk=delivery.pk, lock_token=delivery.lock_token)
-            mine.update(**fields)
-            mine.filter(payload="").update(payload=delivery.payload)
+            # Only while the claim is still ours. The body is kept as sent (unchanged if it was stored
+            # already), so every later attempt sends the same bytes.
+            WebhookDelivery.objects.filter(pk=delivery.pk, lock_token=delivery.lock_token).update(
+                payload=delivery.payload, **_next_state(delivery, outcome, now)
+            )
     for delivery, outcome in results:
         log.info(
             "webhook.%s delivery=%s endpoint=%s event=%s attempt=%s status=%s ms=%.0f error=%s",
@@ -276,7 +278,9 @@ class WebhookSender:
         self.worker_id = worker_id
         self.threads = settings.WEBHOOK_SENDER_THREADS if threads is None else threads
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        # Wakes go to one idle thread each (not all of them): a finished task costs one look, not four.
+        self._signal = threading.Condition()
+        self._signals = 0
         self._lock = threading.Lock()
         self._busy: set[Any] = set()  # endpoints a thread of this process is sending to
         self._threads: list[threading.Thread] = []
@@ -302,13 +306,23 @@ class WebhookSender:
         with _senders_lock:
             _senders.discard(self)
         self._stop.set()
-        self._wake.set()
+        with self._signal:
+            self._signal.notify_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def wake(self) -> None:
-        self._wake.set()
+        """Something may be due: let one idle thread look now."""
+        with self._signal:
+            self._signals = min(self._signals + 1, self.threads)
+            self._signal.notify()
+
+    def _wait_for_work(self) -> None:
+        with self._signal:
+            if not self._signals and not self._stop.is_set():
+                self._signal.wait(settings.WEBHOOK_POLL_SECONDS)
+            self._signals = max(self._signals - 1, 0)
 
     def _loop(self) -> None:
         try:
@@ -316,8 +330,7 @@ class WebhookSender:
                 while not self._stop.is_set():
                     if not self._one_batch(client):
                         close_old_connections()
-                        self._wake.wait(settings.WEBHOOK_POLL_SECONDS)
-                        self._wake.clear()
+                        self._wait_for_work()
         finally:
             connections.close_all()
 
@@ -336,14 +349,14 @@ class WebhookSender:
                     return True
                 self._busy.add(endpoint_id)
             if len(batch) == BATCH:
-                self._wake.set()  # more may be due: let an idle thread look for other endpoints
+                self.wake()  # more may be due: let an idle thread look for other endpoints
             try:
                 send_batch(client, batch)
+                if len(batch) < BATCH:  # still holding the endpoint: its next deliveries gather meanwhile
+                    self._stop.wait(LINGER_S)
             finally:
                 with self._lock:
                     self._busy.discard(endpoint_id)
-            if len(batch) < BATCH:
-                self._stop.wait(LINGER_S)
             return True
         except Exception:
             log.exception("webhook.sender_failed")

@@ -190,3 +190,25 @@ def test_counts_has_all_five_statuses(db, user, api):
     finished_task(user, status="cancelled")
     counts = api.get("/api/v1/users/me/tasks").json()["counts"]
     assert counts == {"pending": 1, "processing": 0, "completed": 0, "failed": 1, "cancelled": 2}
+
+
+def test_a_request_that_died_after_its_task_committed_is_answered_from_that_task(db, user, api):
+    """The task is linked to the claim in the transaction that creates it; the answer was never stored."""
+    from videos.idempotency.services import claim_context
+
+    old = finished_task(user)
+    claim, _ = idempotency_claim(owner=user, key="k-9", fingerprint=fingerprint_of(user, old))
+    with claim_context(claim):  # what the dying request got done: its task, linked
+        from videos.services.tasks import task_retry
+
+        started = task_retry(task=old)
+    claim.refresh_from_db()
+    assert claim.task_id == started.pk and claim.state == "in_progress"
+    assert_error(retry(api, old, "k-9"), 409, "idempotency_in_progress")  # it may still be answering
+    IdempotencyKey.objects.filter(pk=claim.pk).update(
+        locked_at=timezone.now() - timedelta(seconds=STALE_CLAIM_SECONDS + 1)
+    )
+    response = retry(api, old, "k-9")
+    assert response.status_code == 202 and response["Idempotent-Replayed"] == "true"
+    assert response.json()["task_id"] == str(started.pk) and response["Location"].endswith(f"/{started.pk}/")
+    assert ProcessingTask.objects.filter(retry_of=old).count() == 1

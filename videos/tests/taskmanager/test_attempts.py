@@ -42,7 +42,7 @@ def test_each_start_is_logged_with_where_and_why_it_ended_and_the_resumed_step_m
     finally:
         store.remove_transition_hook(hook)
     assert outcomes(task.pk) == [(1, "second", "interrupted"), (2, "second", "completed")]
-    assert [e for e, _ in events] == ["started", "requeued", "started", "completed"]
+    assert [e for e, _ in events] == ["queued", "started", "requeued", "started", "completed"]
     assert events[-1] == ("completed", "completed")
 
 

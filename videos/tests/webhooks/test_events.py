@@ -173,7 +173,8 @@ def test_progress_events_are_opt_in_and_at_most_one_per_interval(
     )
     assert 3 <= len(rows) <= 7, len(rows)  # 1.5 s of work, one per 0.3 s at most
     gaps = [(b.created_at - a.created_at).total_seconds() for a, b in zip(rows, rows[1:], strict=False)]
-    assert min(gaps) >= 0.29, gaps
+    # The gate counts on a monotonic clock; created_at is stamped a moment later, after the body is built.
+    assert min(gaps) >= 0.2, gaps  # unthrottled, they would come every 0.05 s (TASK_PROGRESS_INTERVAL)
     progress = [json.loads(r.payload)["data"]["progress"] for r in rows]
     assert progress == sorted(progress) and 0 < progress[-1] < 100
     assert WebhookDelivery.objects.filter(endpoint__owner=other_user, event="task.completed").count() == 1
