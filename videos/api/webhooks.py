@@ -8,9 +8,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from videos.api.pagination import StrictPageNumberPagination
 from videos.webhooks import selectors
 from videos.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
 from videos.webhooks.services import (
@@ -66,12 +66,14 @@ class EndpointUpdateSerializer(serializers.Serializer):
 
 
 def _paginated(request: Request, view: APIView, queryset: Any, serializer: type[serializers.Serializer]) -> Response:
-    paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer(page, many=True).data)
 
 
 class WebhookListApi(APIView):
+    pagination_class = StrictPageNumberPagination  # named on the view so that the schema documents the page shape
+
     @extend_schema(responses=EndpointSerializer(many=True))
     def get(self, request: Request) -> Response:
         """Your webhook endpoints, newest first, paginated."""
@@ -117,6 +119,8 @@ class WebhookPingApi(APIView):
 
 
 class WebhookDeliveryListApi(APIView):
+    pagination_class = StrictPageNumberPagination
+
     @extend_schema(responses=DeliverySerializer(many=True))
     def get(self, request: Request, pk: str) -> Response:
         """The endpoint's deliveries, newest first, paginated."""
