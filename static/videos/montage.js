@@ -31,6 +31,32 @@
     return status ? `The server answered ${status}.` : "The server could not be reached.";
   }
 
+  // What a person can do about a refused upload, by the API's error code; the API's own detail stays folded away.
+  const HUMAN = {
+    unsupported_media: "Montage can't read this file as video or audio. Check that it plays on your computer, or export it again (MP4 or WAV work everywhere).",
+    file_too_large: "The file is larger than this server accepts.",
+    insufficient_storage: "The server has no room left for this file. Try again later, or ask whoever runs Montage to free some space.",
+    request_too_large: "The file is larger than this server accepts.",
+  };
+
+  /** A human sentence for an error answer, with the API's detail in a folded <details> when it says more. */
+  function humanError(data, status) {
+    const detail = errorText(data, status);
+    const sentence = data && HUMAN[data.code];
+    if (!sentence) return document.createTextNode(detail);
+    const wrap = document.createElement("span");
+    wrap.append(sentence);
+    const more = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = "Details";
+    const text = document.createElement("span");
+    text.className = "detail";
+    text.textContent = detail;
+    more.append(summary, text);
+    wrap.append(more);
+    return wrap;
+  }
+
   function fmtEta(seconds) {
     if (seconds === null || seconds === undefined) return "";
     const s = Math.max(0, Math.round(seconds));
@@ -86,5 +112,5 @@
     });
   }
 
-  window.Montage = { ACTIVE, api, csrfToken, errorText, fmtEta, paintBar, paintTask, pct, setField };
+  window.Montage = { ACTIVE, api, csrfToken, errorText, fmtEta, humanError, paintBar, paintTask, pct, setField };
 })();
