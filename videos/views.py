@@ -8,8 +8,9 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, render
+from django.templatetags.static import static
 from django.utils.http import urlencode
 
 from videos import selectors
@@ -180,3 +181,8 @@ def webhooks(request: HttpRequest) -> HttpResponse:
         "default_events": FINAL_EVENTS,
     }
     return render(request, "videos/webhooks.html", context)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on pages without our <link rel="icon"> (the admin's): our SVG."""
+    return HttpResponsePermanentRedirect(static("videos/favicon.svg"))
