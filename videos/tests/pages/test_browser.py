@@ -90,7 +90,7 @@ def test_upload_compose_watch_play_download(page: Page, live_server, user, tmp_p
     partial = sorted({v for v in sent if 0 < v < 100})
     assert len(partial) >= 3 and sent == sorted(sent), f"upload bar values: {sent}"
     expect(page.locator("#videos li.video")).to_have_count(2)  # the list refreshed without a reload
-    screenshot(page, "library.png", docs=False)
+    expect(page.locator("#videos li.video .thumb img")).to_have_count(2)  # poster frames came with the uploads
     assert Video.objects.filter(owner=user).count() == 2
 
     nav(page, "Compose")
@@ -158,6 +158,10 @@ def test_upload_compose_watch_play_download(page: Page, live_server, user, tmp_p
     page.set_viewport_size({"width": 1100, "height": 900})
     nav(page, "Library")
     expect(page.locator("#videos li.video")).to_have_count(3)
+    output_card = page.locator(f'#videos [data-video="{output["video_id"]}"]')
+    expect(output_card.locator(".source")).to_contain_text("composition of beach, city")  # where it came from
+    expect(output_card.locator(".thumb img")).to_have_count(1)
+    screenshot(page, "library.png")
 
 
 def test_cancel_a_slow_composition_from_its_page_then_retry(page: Page, live_server, user) -> None:  # noqa: ANN001

@@ -64,7 +64,7 @@ def test_search_filter_pages_and_delete_in_the_library(idle_page: Page, live_ser
     beach = import_clip(user, "Beach walk", tmp_path, seconds=2, width=320, height=240, fps=25, audio=True)
     nav(page, "Library")
     expect(page.locator("#videos li.video")).to_have_count(20)  # 24 of mine, 20 a page like the API
-    screenshot(page, "library.png")
+    screenshot(page, "library-pages.png", docs=False)
 
     page.fill('input[name="q"]', "holiday")
     with page.expect_navigation():
