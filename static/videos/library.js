@@ -104,20 +104,8 @@
   async function remove(button) {
     const card = button.closest("[data-video]");
     const title = card.querySelector(".title").textContent;
-    if (!window.confirm(`Delete “${title}” and its files? This cannot be undone.`)) return;
     const error = card.querySelector('[data-field="error"]');
-    error.textContent = "";
-    button.disabled = true;
-    const { ok, status, data } = await M.api("DELETE", `/api/v1/videos/${card.dataset.video}/`);
-    button.disabled = false;
-    if (ok || status === 404) { await refreshVideos(); return; }
-    error.textContent = M.errorText(data, status);
-    if (data && data.task_id) {
-      const link = document.createElement("a");
-      link.href = `/tasks/${data.task_id}/`;
-      link.textContent = " View the task.";
-      error.append(link);
-    }
+    if (await M.deleteVideo(card.dataset.video, title, button, error)) await refreshVideos();
   }
 
   document.addEventListener("click", (e) => {

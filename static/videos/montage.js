@@ -57,6 +57,27 @@
     return wrap;
   }
 
+  /**
+   * Delete a video after the user confirms; resolves true once gone (or already gone). A refusal is written
+   * into `errorEl`: the API's sentence, and for 409 task_conflict a link to the task in the way.
+   */
+  async function deleteVideo(videoId, title, button, errorEl) {
+    if (!window.confirm(`Delete “${title}” and its files? This cannot be undone.`)) return false;
+    errorEl.textContent = "";
+    button.disabled = true;
+    const { ok, status, data } = await api("DELETE", `/api/v1/videos/${videoId}/`);
+    button.disabled = false;
+    if (ok || status === 404) return true;
+    errorEl.textContent = errorText(data, status);
+    if (data && data.task_id) {
+      const link = document.createElement("a");
+      link.href = `/tasks/${data.task_id}/`;
+      link.textContent = " View the task.";
+      errorEl.append(link);
+    }
+    return false;
+  }
+
   function fmtEta(seconds) {
     if (seconds === null || seconds === undefined) return "";
     const s = Math.max(0, Math.round(seconds));
@@ -112,5 +133,7 @@
     });
   }
 
-  window.Montage = { ACTIVE, api, csrfToken, errorText, fmtEta, humanError, paintBar, paintTask, pct, setField };
+  window.Montage = {
+    ACTIVE, api, csrfToken, deleteVideo, errorText, fmtEta, humanError, paintBar, paintTask, pct, setField,
+  };
 })();

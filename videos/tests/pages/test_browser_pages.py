@@ -91,6 +91,15 @@ def test_search_filter_pages_and_delete_in_the_library(idle_page: Page, live_ser
     assert not Video.objects.filter(pk=beach.pk).exists() and Video.objects.filter(pk=ready.pk).exists()
     assert not Path(beach.file.path).exists()
 
+    queued = task_submit(owner=user, kind="test_noop", video=ready)  # no worker runs here: it stays pending
+    page.goto(f"{live_server.url}/?q=ready")
+    card = page.locator(f'[data-video="{ready.pk}"]')
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.locator('button[data-action="delete"]').click()
+    expect(card.locator('[data-field="error"]')).to_contain_text("cancel it or wait, then delete. View the task.")
+    expect(card.locator('[data-field="error"] a')).to_have_attribute("href", f"/tasks/{queued.pk}/")
+    assert Video.objects.filter(pk=ready.pk).exists()
+
 
 def test_video_page_paragraphs_seek_the_player(idle_page: Page, live_server, user, tmp_path) -> None:  # noqa: ANN001
     page = idle_page
