@@ -133,6 +133,19 @@
     });
   }
 
+  // Transcripts (video page, a transcription's result): a click (or Enter) on a line or paragraph plays the
+  // media of the same block from its start.
+  document.addEventListener("click", (e) => {
+    const line = e.target.closest("button.seek");
+    const scope = line && line.closest("#video, #result");
+    const player = scope && scope.querySelector("[data-player]");
+    if (!player) return;
+    player.currentTime = Number(line.dataset.start);
+    player.play().catch(() => { /* autoplay refused: the position is set all the same */ });
+    scope.querySelectorAll("button.seek[aria-current]").forEach((b) => b.removeAttribute("aria-current"));
+    line.setAttribute("aria-current", "true");
+  });
+
   window.Montage = {
     ACTIVE, api, csrfToken, deleteVideo, errorText, fmtEta, humanError, paintBar, paintTask, pct, setField,
   };

@@ -57,17 +57,6 @@
     start(paragraphs, srtForm.querySelector("button[type=submit]"));
   });
 
-  // Transcript: a click (or Enter) on a line or paragraph plays the media from its start.
-  const player = root.querySelector("[data-player]");
-  root.addEventListener("click", (e) => {
-    const line = e.target.closest("button.seek");
-    if (!line || !player) return;
-    player.currentTime = Number(line.dataset.start);
-    player.play().catch(() => { /* autoplay refused: the position is set all the same */ });
-    root.querySelectorAll("button.seek[aria-current]").forEach((b) => b.removeAttribute("aria-current"));
-    line.setAttribute("aria-current", "true");
-  });
-
   // Lines or paragraphs: one pane at a time.
   root.querySelectorAll("[data-view]").forEach((toggle) => toggle.addEventListener("click", () => {
     root.querySelectorAll("[data-view]").forEach((b) => b.setAttribute("aria-pressed", String(b === toggle)));

@@ -295,6 +295,10 @@ def test_transcribe_from_the_video_page_shows_transcript_and_captions(
     expect(transcript).to_have_count(count)
     expect(transcript.first.locator(".stamp")).to_have_text("0:00.0")
     expect(transcript.nth(1).locator(".stamp")).to_have_text("0:01.0")
+    page.evaluate("document.querySelector('#result video').muted = true")
+    transcript.nth(2).locator("button.seek").click()  # the result's transcript seeks the result's player too
+    page.wait_for_function("Math.abs(document.querySelector('#result video').currentTime - 2) < 0.5")
+    page.evaluate("document.querySelector('#result video').pause()")
     page.evaluate("document.querySelector('#result video').textTracks[0].mode = 'showing'")
     page.wait_for_function(f"(document.querySelector('#result video').textTracks[0].cues || []).length === {count}")
     with page.expect_download() as download_info:
