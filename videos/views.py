@@ -17,6 +17,7 @@ from videos import selectors
 from videos.api.serializers import task_progress
 from videos.models import ProcessingTask, Video
 from videos.services.compositions import ENGINES
+from videos.text import single_line
 from videos.webhooks import selectors as webhook_selectors
 from videos.webhooks.models import EVENTS, FINAL_EVENTS
 
@@ -39,7 +40,8 @@ def _rows(tasks: Any) -> list[tuple[ProcessingTask, dict[str, Any]]]:
 
 def _filters(request: HttpRequest, *names: str) -> dict[str, str]:
     """The page's search and filter parameters (absent ones as ''), and `query`: them again for pager links."""
-    values = {name: request.GET.get(name, "").strip()[:SEARCH_MAX_CHARS] for name in names}
+    # One clean line: a NUL reaching PostgreSQL is a 500, and nobody's title holds control characters.
+    values = {name: single_line(request.GET.get(name, ""))[:SEARCH_MAX_CHARS] for name in names}
     return {**values, "query": urlencode({k: v for k, v in values.items() if v})}
 
 

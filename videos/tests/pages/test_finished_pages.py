@@ -42,6 +42,16 @@ def test_library_search_and_status_filter(browser, user, other_user) -> None:  #
     assert 'value="nothing like it"' in html  # the search box keeps what was typed
 
 
+HOSTILE = ["/?q=%00beach&status=%00", "/tasks/?q=a%00b&status=%00&kind=%01", "/?q=" + "x" * 5_000]
+
+
+@pytest.mark.db_bound
+@pytest.mark.parametrize("path", HOSTILE)
+def test_hostile_search_input_is_a_plain_page(browser, user, path) -> None:  # noqa: ANN001
+    make_video(user, "beach")
+    assert browser.get(path).status_code == 200
+
+
 def test_library_pages_hold_20_like_the_api_and_links_keep_the_search(browser, user) -> None:  # noqa: ANN001
     for n in range(45):
         make_video(user, f"Clip {n:02d}")
