@@ -114,6 +114,17 @@ AUTH_PASSWORD_VALIDATORS = [
 SESSION_ENGINE = "videos.sessions"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+# Password reset mails: printed on the server's console by default, so a reset works on a fresh machine
+# with no mail server (the link is in `make run`'s output). Set EMAIL_BACKEND=smtp and the EMAIL_* below for real mail.
+_EMAIL_BACKENDS = {"console": "django.core.mail.backends.console.EmailBackend",
+                   "smtp": "django.core.mail.backends.smtp.EmailBackend"}  # fmt: skip
+EMAIL_BACKEND = _EMAIL_BACKENDS.get(os.environ.get("EMAIL_BACKEND", "console"), os.environ.get("EMAIL_BACKEND", ""))
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "montage@localhost")
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 LANGUAGE_CODE = "en-us"

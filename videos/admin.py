@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin, messages
@@ -36,6 +37,34 @@ def shown_progress(task: ProcessingTask) -> float:
     return 100.0 if task.status == ProcessingTask.Status.COMPLETED else min(task.progress, 99.9)
 
 
+admin.site.site_header = "Montage"
+admin.site.site_title = "Montage admin"
+admin.site.index_title = "Tasks, videos and webhooks"
+
+PRETTY_MAX_CHARS = 20_000  # a composition of 10,000 clips has long args: show the start, the API has the rest
+KIND_LABELS = {"srt_media": "Paragraphs", "reprocess": "Reprocessing"}
+
+
+def pretty_json(value: Any) -> str:
+    """JSON indented in a <pre>, cut past PRETTY_MAX_CHARS, for read-only fields."""
+    if value in (None, "", [], {}):
+        return "–"
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    if len(text) > PRETTY_MAX_CHARS:
+        text = text[:PRETTY_MAX_CHARS] + f"\n… ({len(text) - PRETTY_MAX_CHARS} more characters)"
+    return format_html('<pre style="margin:0;white-space:pre-wrap;max-height:30em;overflow:auto">{}</pre>', text)
+
+
+def task_label(task: ProcessingTask) -> str:
+    """What a person calls a task: its kind, what it works on, and the start of its id."""
+    kind = KIND_LABELS.get(task.kind, task.kind.replace("_", " ").capitalize())
+    if task.kind == "composition":
+        subject = (task.args or {}).get("title") or ""
+    else:
+        subject = str(task.video) if task.video_id else ""
+    return f"{kind} “{subject}” · {str(task.pk)[:8]}" if subject else f"{kind} · {str(task.pk)[:8]}"
+
+
 SUBTASK_FIELDS = ("position", "name", "weight", "status", "progress_column", "started_at", "finished_at")
 VIDEO_TASK_FIELDS = ("kind", "status", "stage", "progress", "created_at", "finished_at")
 
@@ -61,28 +90,42 @@ class SubTaskInline(admin.TabularInline):
 
 @admin.register(ProcessingTask)
 class ProcessingTaskAdmin(admin.ModelAdmin):
-    list_display = ["short_id", "kind", "owner", "status", "progress_column", "stage", "eta", "attempts", "created_at"]
+    list_display = [
+        "task_column", "kind", "owner", "status", "progress_column", "stage", "eta", "attempts", "created_at",
+    ]  # fmt: skip
     list_filter = ["status", "kind", ("owner", admin.RelatedOnlyFieldListFilter), "cancel_requested"]
-    search_fields = ["id", "owner__username", "kind", "error_message"]
-    list_select_related = ["owner"]
+    search_fields = ["id", "owner__username", "kind", "video__title", "args__title", "error_message"]
+    list_select_related = ["owner", "video"]
     date_hierarchy = "created_at"
     inlines = [SubTaskInline]
     actions = ["cancel_tasks", "retry_tasks"]
     readonly_fields = [
         "id", "owner", "kind", "status", "stage", "progress_column", "eta_seconds", "video_link", "retry_of",
-        "args", "result", "error_message", "cancel_requested", "attempts", "worker_id", "heartbeat_at",
-        "created_at", "started_at", "updated_at", "finished_at",
+        "args_pretty", "result_pretty", "error_message", "cancel_requested", "attempts", "attempts_pretty", "worker_id",
+        "heartbeat_at", "created_at", "started_at", "updated_at", "finished_at",
     ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["id", "owner", "kind", "status", "stage", "progress_column", "eta_seconds"]}),
-        ("Work", {"fields": ["video_link", "retry_of", "args", "result", "error_message"]}),
-        ("Runs", {"fields": ["cancel_requested", "attempts", "worker_id", "heartbeat_at"]}),
+        ("Work", {"fields": ["video_link", "retry_of", "args_pretty", "result_pretty", "error_message"]}),
+        ("Runs", {"fields": ["cancel_requested", "attempts", "attempts_pretty", "worker_id", "heartbeat_at"]}),
         ("Times", {"fields": ["created_at", "started_at", "updated_at", "finished_at"]}),
     ]
 
-    @admin.display(description="task", ordering="id")
-    def short_id(self, task: ProcessingTask) -> str:
-        return str(task.pk)[:8]
+    @admin.display(description="task", ordering="created_at")
+    def task_column(self, task: ProcessingTask) -> str:
+        return task_label(task)
+
+    @admin.display(description="arguments")
+    def args_pretty(self, task: ProcessingTask) -> str:
+        return pretty_json(task.args)
+
+    @admin.display(description="result")
+    def result_pretty(self, task: ProcessingTask) -> str:
+        return pretty_json(task.result)
+
+    @admin.display(description="attempts log")
+    def attempts_pretty(self, task: ProcessingTask) -> str:
+        return pretty_json(task.attempts_log)
 
     @admin.display(description="progress", ordering="progress")
     def progress_column(self, task: ProcessingTask) -> str:
@@ -143,10 +186,20 @@ class ProcessingTaskAdmin(admin.ModelAdmin):
 
 
 class SubtitleSegmentInline(admin.TabularInline):
+    """The transcript, read-only: it is replaced whole by a transcription, never edited line by line here."""
+
     model = SubtitleSegment
     extra = 0
+    can_delete = False
     fields = ["index", "start", "end", "text"]
+    readonly_fields = fields
     ordering = ["index"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class TaskOnVideoInline(admin.TabularInline):
@@ -175,10 +228,17 @@ class VideoAdmin(admin.ModelAdmin):
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
     inlines = [SubtitleSegmentInline, TaskOnVideoInline]
+    # Status belongs to the tasks (services keep it right) and the probe to ffprobe: only the title is edited here.
     readonly_fields = [
-        "id", "owner", "file", "original_name", "duration_s", "width", "height", "fps", "video_codec", "audio_codec",
-        "has_audio", "size_bytes", "probe", "thumbnail", "created_at", "updated_at",
+        "id", "owner", "status", "language", "file", "original_name", "duration_s", "width", "height", "fps",
+        "video_codec", "audio_codec", "has_audio", "size_bytes", "probe_pretty", "thumbnail", "created_at",
+        "updated_at",
     ]  # fmt: skip
+    exclude = ["probe"]
+
+    @admin.display(description="probe")
+    def probe_pretty(self, video: Video) -> str:
+        return pretty_json(video.probe)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Video]:
         return super().get_queryset(request).annotate(segment_total=Count("segments"))

@@ -12,5 +12,6 @@ urlpatterns = [
     path("tasks/<uuid:pk>/result/", views.task_result, name="task-result"),
     path("videos/<uuid:pk>/", views.video_detail, name="video"),
     path("webhooks/", views.webhooks, name="webhooks"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("api-auth/", include("rest_framework.urls")),
 ]

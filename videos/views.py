@@ -8,19 +8,24 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, render
+from django.templatetags.static import static
+from django.utils.http import urlencode
 
 from videos import selectors
 from videos.api.serializers import task_progress
 from videos.models import ProcessingTask, Video
 from videos.services.compositions import ENGINES
+from videos.text import single_line
 from videos.webhooks import selectors as webhook_selectors
 from videos.webhooks.models import EVENTS, FINAL_EVENTS
 
-VIDEOS_PER_PAGE = 25
-FINISHED_TASKS_SHOWN = 50
+PER_PAGE = settings.REST_FRAMEWORK["PAGE_SIZE"]  # the API's page size, so page N is the same videos in both
 SEGMENTS_SHOWN = 2000  # a page holds a long transcript; the SRT/VTT downloads hold every cue
+SEARCH_MAX_CHARS = 200
+TASK_KINDS = {"composition": "Composition", "transcription": "Transcription", "reprocess": "Reprocessing",
+              "srt_media": "Paragraphs", "import": "Import"}  # fmt: skip
 
 
 def _me(request: HttpRequest) -> User:
@@ -33,11 +38,28 @@ def _rows(tasks: Any) -> list[tuple[ProcessingTask, dict[str, Any]]]:
     return [(task, task_progress(task)) for task in tasks]
 
 
+def _filters(request: HttpRequest, *names: str) -> dict[str, str]:
+    """The page's search and filter parameters (absent ones as ''), and `query`: them again for pager links."""
+    # One clean line: a NUL reaching PostgreSQL is a 500, and nobody's title holds control characters.
+    values = {name: single_line(request.GET.get(name, ""))[:SEARCH_MAX_CHARS] for name in names}
+    return {**values, "query": urlencode({k: v for k, v in values.items() if v})}
+
+
 @login_required
 def library(request: HttpRequest) -> HttpResponse:
-    """My videos and the upload drop zone."""
-    page = Paginator(selectors.video_list(owner=_me(request)), VIDEOS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "videos/library.html", {"page": page, "max_upload_mb": settings.MAX_UPLOAD_MB})
+    """My videos (searched by title, filtered by status, 20 a page like the API) and the upload drop zone."""
+    filters = _filters(request, "q", "status")
+    videos = selectors.video_search(owner=_me(request), q=filters["q"], status=filters["status"])
+    page = Paginator(videos, PER_PAGE).get_page(request.GET.get("page"))
+    sources = selectors.composition_sources(owner=_me(request), video_ids=[video.pk for video in page])
+    context = {
+        "page": page,
+        "rows": [(video, sources.get(str(video.pk))) for video in page],
+        "filters": filters,
+        "statuses": Video.Status.values,
+        "max_upload_mb": settings.MAX_UPLOAD_MB,
+    }
+    return render(request, "videos/library.html", context)
 
 
 @login_required
@@ -49,11 +71,20 @@ def compose(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def task_list(request: HttpRequest) -> HttpResponse:
-    """My active and finished tasks, each with its progress (kept live by the page's JS)."""
-    tasks = selectors.task_list(owner=_me(request)).select_related("video")
-    active = _rows(tasks.filter(status__in=ProcessingTask.ACTIVE))
-    finished = _rows(tasks.filter(status__in=ProcessingTask.FINISHED)[:FINISHED_TASKS_SHOWN])
-    return render(request, "videos/tasks.html", {"active": active, "finished": finished})
+    """My active tasks (few: the limits hold them) and the finished ones 20 a page, searched and filtered."""
+    filters = _filters(request, "q", "status", "kind")
+    tasks = selectors.task_search(owner=_me(request), q=filters["q"], status=filters["status"], kind=filters["kind"])
+    page = Paginator(tasks.filter(status__in=ProcessingTask.FINISHED), PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "active": _rows(tasks.filter(status__in=ProcessingTask.ACTIVE)),
+        "finished": _rows(page),
+        "page": page,
+        "filters": filters,
+        "statuses": ProcessingTask.Status.values,
+        "kinds": TASK_KINDS,
+        "show_active": filters["status"] in ("", *ProcessingTask.ACTIVE),
+    }
+    return render(request, "videos/tasks.html", context)
 
 
 def clock(seconds: float | None) -> str:
@@ -81,8 +112,11 @@ def _segments(video: Video | None) -> list[dict[str, Any]]:
 def _result_context(task: ProcessingTask) -> dict[str, Any]:
     """What the result block shows: the task's result, its video, and the transcript or paragraphs."""
     result = task.result if isinstance(task.result, dict) else {}
+    attempts = task.attempts_log or []
     return {
         "task": task,
+        "retry_blocker": selectors.task_retry_blocker(task=task),
+        "failure_detail": next((a["detail"] for a in reversed(attempts) if a.get("detail")), ""),
         "video": task.video,
         "result": result,
         "segments": _segments(task.video) if task.kind in ("transcription", "reprocess") else [],
@@ -94,8 +128,24 @@ def _result_context(task: ProcessingTask) -> dict[str, Any]:
 def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
     """One task: overall and per-step progress, cancel/retry, the error or the result."""
     task = get_object_or_404(selectors.task_list(owner=_me(request)).select_related("video", "retry_of"), pk=pk)
-    context = {"progress": task_progress(task), "retries": task.retries.order_by("-created_at")[:5]}
+    progress = task_progress(task)
+    context = {
+        "progress": progress,
+        "retries": task.retries.order_by("-created_at")[:5],
+        "attempts": progress["attempts_log"],
+        "inputs": _composition_inputs(task),
+    }
     return render(request, "videos/task_detail.html", {**_result_context(task), **context})
+
+
+def _composition_inputs(task: ProcessingTask) -> list[dict[str, Any]]:
+    """A composition's inputs, in order, each with its title and whether it still exists."""
+    if task.kind != "composition":
+        return []
+    ids = selectors.composition_input_ids(task.args)
+    found = selectors.video_list(owner=task.owner).filter(pk__in=selectors.valid_uuids(ids))
+    titles = {str(v.pk): str(v) for v in found}
+    return [{"id": vid, "title": titles.get(vid, "a deleted video"), "exists": vid in titles} for vid in ids]
 
 
 @login_required
@@ -110,7 +160,16 @@ def video_detail(request: HttpRequest, pk: str) -> HttpResponse:
     """One video: player (with captions once transcribed), metadata, transcribe/reprocess, its tasks."""
     video: Video = get_object_or_404(selectors.video_list(owner=_me(request)), pk=pk)
     tasks = _rows(selectors.task_list(owner=_me(request)).filter(video=video)[:10])
-    context = {"video": video, "tasks": tasks, "segments": _segments(video)}
+    stored = list(video.segments.all()[:SEGMENTS_SHOWN])
+    paragraphs, paragraphs_task = selectors.video_paragraphs(video=video, segments=stored)
+    context = {
+        "video": video,
+        "tasks": tasks,
+        "segments": _timed(stored),
+        "paragraphs": _timed(paragraphs),
+        "paragraphs_task": paragraphs_task,
+        "source": selectors.composition_sources(owner=_me(request), video_ids=[video.pk]).get(str(video.pk)),
+    }
     return render(request, "videos/video_detail.html", context)
 
 
@@ -124,3 +183,8 @@ def webhooks(request: HttpRequest) -> HttpResponse:
         "default_events": FINAL_EVENTS,
     }
     return render(request, "videos/webhooks.html", context)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on pages without our <link rel="icon"> (the admin's): our SVG."""
+    return HttpResponsePermanentRedirect(static("videos/favicon.svg"))

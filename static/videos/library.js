@@ -1,4 +1,4 @@
-/* Library: drag-and-drop upload with a progress bar per file (XMLHttpRequest upload progress). */
+/* Library: drag-and-drop upload with a progress bar per file (XMLHttpRequest upload progress); delete a video. */
 (function () {
   "use strict";
   const M = window.Montage;
@@ -30,11 +30,13 @@
 
   /** Swap the video list for the server's fresh rendering (one source of markup, no reload). */
   async function refreshVideos() {
-    const response = await fetch(window.location.pathname, { credentials: "same-origin" });
+    const response = await fetch(window.location.href, { credentials: "same-origin" }); // keeps search and page
     if (!response.ok) return;
     const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-    const fresh = doc.getElementById("videos");
-    if (fresh) document.getElementById("videos").replaceWith(fresh);
+    for (const id of ["videos", "video-count"]) {
+      const fresh = doc.getElementById(id);
+      if (fresh) document.getElementById(id).replaceWith(fresh);
+    }
   }
 
   function send(file, row) {
@@ -60,7 +62,7 @@
           resolve(true);
         } else {
           M.paintBar(bar, 100, "failed");
-          settle(row, "failed", M.errorText(data, xhr.status));
+          settle(row, "failed", M.humanError(data, xhr.status));
           resolve(false);
         }
       });
@@ -97,6 +99,19 @@
     }
     drain();
   }
+
+  /** Delete one video after a confirmation; a 409 (a task works on it) says which task, with a link. */
+  async function remove(button) {
+    const card = button.closest("[data-video]");
+    const title = card.querySelector(".title").textContent;
+    const error = card.querySelector('[data-field="error"]');
+    if (await M.deleteVideo(card.dataset.video, title, button, error)) await refreshVideos();
+  }
+
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest('#videos button[data-action="delete"]');
+    if (button) remove(button);
+  });
 
   // A file dropped beside the zone must not make the browser leave the page to show it.
   ["dragover", "drop"].forEach((type) => window.addEventListener(type, (e) => e.preventDefault()));

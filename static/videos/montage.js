@@ -31,6 +31,53 @@
     return status ? `The server answered ${status}.` : "The server could not be reached.";
   }
 
+  // What a person can do about a refused upload, by the API's error code; the API's own detail stays folded away.
+  const HUMAN = {
+    unsupported_media: "Montage can't read this file as video or audio. Check that it plays on your computer, or export it again (MP4 or WAV work everywhere).",
+    file_too_large: "The file is larger than this server accepts.",
+    insufficient_storage: "The server has no room left for this file. Try again later, or ask whoever runs Montage to free some space.",
+    request_too_large: "The file is larger than this server accepts.",
+  };
+
+  /** A human sentence for an error answer, with the API's detail in a folded <details> when it says more. */
+  function humanError(data, status) {
+    const detail = errorText(data, status);
+    const sentence = data && HUMAN[data.code];
+    if (!sentence) return document.createTextNode(detail);
+    const wrap = document.createElement("span");
+    wrap.append(sentence);
+    const more = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = "Details";
+    const text = document.createElement("span");
+    text.className = "detail";
+    text.textContent = detail;
+    more.append(summary, text);
+    wrap.append(more);
+    return wrap;
+  }
+
+  /**
+   * Delete a video after the user confirms; resolves true once gone (or already gone). A refusal is written
+   * into `errorEl`: the API's sentence, and for 409 task_conflict a link to the task in the way.
+   */
+  async function deleteVideo(videoId, title, button, errorEl) {
+    if (!window.confirm(`Delete “${title}” and its files? This cannot be undone.`)) return false;
+    errorEl.textContent = "";
+    button.disabled = true;
+    const { ok, status, data } = await api("DELETE", `/api/v1/videos/${videoId}/`);
+    button.disabled = false;
+    if (ok || status === 404) return true;
+    errorEl.textContent = errorText(data, status);
+    if (data && data.task_id) {
+      const link = document.createElement("a");
+      link.href = `/tasks/${data.task_id}/`;
+      link.textContent = " View the task.";
+      errorEl.append(link);
+    }
+    return false;
+  }
+
   function fmtEta(seconds) {
     if (seconds === null || seconds === undefined) return "";
     const s = Math.max(0, Math.round(seconds));
@@ -86,5 +133,20 @@
     });
   }
 
-  window.Montage = { ACTIVE, api, csrfToken, errorText, fmtEta, paintBar, paintTask, pct, setField };
+  // Transcripts (video page, a transcription's result): a click (or Enter) on a line or paragraph plays the
+  // media of the same block from its start.
+  document.addEventListener("click", (e) => {
+    const line = e.target.closest("button.seek");
+    const scope = line && line.closest("#video, #result");
+    const player = scope && scope.querySelector("[data-player]");
+    if (!player) return;
+    player.currentTime = Number(line.dataset.start);
+    player.play().catch(() => { /* autoplay refused: the position is set all the same */ });
+    scope.querySelectorAll("button.seek[aria-current]").forEach((b) => b.removeAttribute("aria-current"));
+    line.setAttribute("aria-current", "true");
+  });
+
+  window.Montage = {
+    ACTIVE, api, csrfToken, deleteVideo, errorText, fmtEta, humanError, paintBar, paintTask, pct, setField,
+  };
 })();

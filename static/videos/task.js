@@ -13,7 +13,9 @@
   const actionError = document.getElementById("action-error");
   const POLL_MS = 1000;
   let timer = null;
-  let resultShown = root.dataset.status === "completed" && document.querySelector("#result .result") !== null;
+  const attemptsBox = document.querySelector("details.attempts");
+  let resultShown = document.querySelector("#result .card") !== null;
+  let retryBlocked = document.querySelector("#result [data-retry-blocked]") !== null;
 
   function isActive(task) { return M.ACTIVE.includes(task.status); }
 
@@ -21,7 +23,27 @@
     if (resultShown) return;
     resultShown = true;
     const response = await fetch(root.dataset.resultUrl, { credentials: "same-origin" });
-    if (response.ok) document.getElementById("result").innerHTML = await response.text();
+    if (!response.ok) return;
+    document.getElementById("result").innerHTML = await response.text();
+    // A failure that a retry would repeat (its input is gone or unfit) says so there; Retry goes.
+    retryBlocked = document.querySelector("#result [data-retry-blocked]") !== null;
+    if (retryBlocked) retryButton.hidden = true;
+  }
+
+  function clockOf(iso) { return iso ? String(iso).slice(11, 19) : ""; }
+
+  /** The attempts history (each start, how it ended), rebuilt from TaskProgress.attempts_log. */
+  function renderAttempts(log) {
+    if (!attemptsBox || !log) return;
+    attemptsBox.hidden = log.length === 0;
+    M.setField(attemptsBox, "attempt-count", String(log.length));
+    const items = log.map((a) => {
+      const li = document.createElement("li");
+      li.textContent = `Attempt ${a.attempt}: ${a.outcome} in ${a.stage} · started ${clockOf(a.started_at)}` +
+        (a.ended_at ? `, ended ${clockOf(a.ended_at)}` : "");
+      return li;
+    });
+    document.getElementById("attempts").replaceChildren(...items);
   }
 
   function render(task) {
@@ -29,11 +51,13 @@
     const active = isActive(task);
     cancelButton.hidden = !active;
     cancelling.hidden = !(active && task.cancel_requested);
-    retryButton.hidden = !(task.status === "failed" || task.status === "cancelled");
+    retryButton.hidden = !(task.status === "failed" || task.status === "cancelled") || retryBlocked;
     resumed.hidden = !task.resumed;
+    M.setField(resumed, "resumed", `Resumed after an interruption (attempt ${task.attempts})`);
+    renderAttempts(task.attempts_log);
     errorBox.hidden = !task.error_message;
     errorBox.textContent = task.error_message || "";
-    if (task.status === "completed") showResult();
+    if (task.status === "completed" || task.status === "failed") showResult();
     document.title = `${active ? M.pct(task.progress) + " · " : ""}${task.kind} task · Montage`;
   }
 

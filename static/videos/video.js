@@ -43,19 +43,7 @@
   }
 
   async function remove(button) {
-    if (!window.confirm("Delete this video and its files?")) return;
-    error.textContent = "";
-    button.disabled = true;
-    const { ok, status, data } = await M.api("DELETE", root.dataset.detailUrl);
-    button.disabled = false;
-    if (ok) { window.location.assign("/"); return; }
-    error.textContent = M.errorText(data, status);
-    if (data && data.task_id) {
-      const link = document.createElement("a");
-      link.href = `/tasks/${data.task_id}/`;
-      link.textContent = " View the task.";
-      error.append(link);
-    }
+    if (await M.deleteVideo(root.dataset.video, root.dataset.title, button, error)) window.location.assign("/");
   }
 
   root.addEventListener("click", (e) => {
@@ -68,6 +56,12 @@
     e.preventDefault();
     start(paragraphs, srtForm.querySelector("button[type=submit]"));
   });
+
+  // Lines or paragraphs: one pane at a time.
+  root.querySelectorAll("[data-view]").forEach((toggle) => toggle.addEventListener("click", () => {
+    root.querySelectorAll("[data-view]").forEach((b) => b.setAttribute("aria-pressed", String(b === toggle)));
+    root.querySelectorAll("[data-pane]").forEach((pane) => { pane.hidden = pane.dataset.pane !== toggle.dataset.view; });
+  }));
 
   force.addEventListener("click", () => {
     if (repeat) { conflict.hidden = true; repeat(); }

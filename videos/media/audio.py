@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from videos.media.ffmpeg import MediaError, probe, run_ffmpeg
+from videos.media.ffmpeg import MediaError, ProbeResult, probe, run_ffmpeg
 
 SPEECH_RATE = 16000
 
@@ -49,10 +49,15 @@ def _part_path(dst: Path) -> Path:
     return dst.with_name(f".{dst.stem}.{uuid.uuid4().hex[:12]}.part{dst.suffix}")
 
 
-def thumbnail(src: Path, dst: Path, *, at_seconds: float | None = None, width: int = 480) -> Path:
-    """A JPEG poster frame `width` wide (aspect kept), by default a tenth of the way in (past black intros)."""
+def thumbnail(
+    src: Path, dst: Path, *, at_seconds: float | None = None, width: int = 480, info: ProbeResult | None = None
+) -> Path:
+    """A JPEG poster frame `width` wide (aspect kept), by default a tenth of the way in (past black intros).
+
+    `info` is the file's probe when the caller has it (an upload just probed): one ffmpeg seek, no ffprobe.
+    """
     src, dst = Path(src), Path(dst)
-    info = probe(src)
+    info = info or probe(src)
     if not info.has_video:
         raise MediaError("The file has no video stream to take a thumbnail from.")
     last = max(info.duration_s - 0.1, 0.0)  # a seek past the last frame gives an empty image

@@ -26,6 +26,7 @@ from videos.media import ffmpeg as media
 from videos.media.ffmpeg import ProbeResult
 from videos.media.verify import DecodeError, check_end_decodes
 from videos.models import ProcessingTask, Video
+from videos.services.posters import video_poster_make
 from videos.services.tasks import lock_task_creation
 from videos.services.uploads import owned_tempfile
 from videos.text import single_line
@@ -159,7 +160,7 @@ def video_store(
     move: bool = False,
     video_id: Any = None,
 ) -> Video:
-    """Put a probed local file into storage under a generated name and create its Video row.
+    """Put a probed local file into storage under a generated name and create its Video row, with a poster frame.
 
     The stored name is the new row's uuid plus a safe extension, never anything the user chose. If the
     row cannot be created, the stored file is removed again: no file without a row.
@@ -199,6 +200,7 @@ def video_store(
         video.file.storage.delete(video.file.name or name)
         raise
     log.info("video.stored video_id=%s owner_id=%s size=%s", video.pk, owner.pk, video.size_bytes)
+    video_poster_make(video=video, probe=probe)
     return video
 
 

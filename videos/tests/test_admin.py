@@ -130,8 +130,31 @@ def test_video_admin_lists_everyones_videos_with_segments_inline(staff, user, ot
     listing = staff.get("/admin/videos/video/").content.decode()
     assert "Alice&#x27;s" in listing and "Mallory&#x27;s" in listing and "320×240" in listing
     change = staff.get(f"/admin/videos/video/{mine.pk}/change/").content.decode()
-    assert "Hello admin" in change and 'name="segments-0-text"' in change
+    assert "Hello admin" in change and 'name="segments-0-text"' not in change  # the transcript, read-only
+    assert 'name="status"' not in change and 'name="title"' in change  # the status belongs to the tasks
     assert "test_noop" in change  # its tasks, read-only
+
+
+def test_branding_says_montage(staff) -> None:  # noqa: ANN001
+    html = staff.get("/admin/").content.decode()
+    assert "<title>Tasks, videos and webhooks | Montage admin</title>" in html
+    assert ">Montage</a>" in html and "Django administration" not in html
+
+
+def test_task_column_is_readable_and_json_is_pretty_and_read_only(staff, user) -> None:  # noqa: ANN001
+    video = Video.objects.create(owner=user, title="Beach day", file="videos/b.mp4")
+    on_video = task_submit(owner=user, kind="test_noop", video=video)
+    composed = task_submit(owner=user, kind="test_noop", args={"title": "Summer reel", "video_ids": ["a", "b"]})
+    ProcessingTask.objects.filter(pk=composed.pk).update(kind="composition", result={"video_id": "x", "size_bytes": 9})
+    listing = staff.get(CHANGELIST).content.decode()
+    assert f"Test noop “Beach day” · {str(on_video.pk)[:8]}" in listing
+    assert f"Composition “Summer reel” · {str(composed.pk)[:8]}" in listing
+    assert staff.get(f"{CHANGELIST}?q=Summer+reel").context["cl"].result_count == 1
+    assert staff.get(f"{CHANGELIST}?q=Beach").context["cl"].result_count == 1
+    change = staff.get(f"{CHANGELIST}{composed.pk}/change/").content.decode()
+    assert "<pre" in change and "&quot;title&quot;: &quot;Summer reel&quot;," in change  # indented, one key a line
+    assert "&quot;size_bytes&quot;: 9" in change
+    assert 'name="args"' not in change and 'name="result"' not in change
 
 
 def test_admin_is_for_staff_only(client, user) -> None:  # noqa: ANN001

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from videos.api.videos import RangeNotSatisfiable, byte_range
+from videos.media.ffmpeg import MediaError, ffmpeg_binary, probe
 from videos.models import Video
+from videos.services import posters
 from videos.services.tasks import task_submit
 from videos.tests.clips import cached_clip
 
@@ -69,7 +72,7 @@ def test_upload_probes_and_stores_under_a_generated_name(db, api, user, clip, se
     assert body["has_audio"] is True
     assert body["size_bytes"] == clip.stat().st_size
     assert body["video_codec"] == "h264"
-    assert body["thumbnail_url"] is None
+    assert body["thumbnail_url"] == f"/api/v1/videos/{body['id']}/thumbnail/"  # made with the upload
     assert body["file_url"] == f"/api/v1/videos/{body['id']}/file/"
 
     video = Video.objects.get(pk=body["id"])
@@ -78,8 +81,29 @@ def test_upload_probes_and_stores_under_a_generated_name(db, api, user, clip, se
     assert stored.name == f"{video.pk}.mp4"  # never the user's name or path
     assert stored.is_relative_to(Path(settings.MEDIA_ROOT) / "videos")
     assert stored.read_bytes() == clip.read_bytes()
-    assert media_files(settings) == [stored]
+    poster = Path(video.thumbnail.path)
+    assert media_files(settings) == sorted([stored, poster])
     assert list(upload_tmp.iterdir()) == []
+    shown = probe(poster)  # a real JPEG frame of the picture, 480 wide with the clip's aspect
+    assert shown.video_codec == "mjpeg" and (shown.width, shown.height) == (480, 360)
+
+
+def test_audio_upload_has_no_thumbnail(db, api, tmp_path, settings):  # noqa: ANN001
+    wav = tmp_path / "talk.wav"
+    cmd = [ffmpeg_binary(), "-v", "error", "-f", "lavfi", "-i", "sine=frequency=300:duration=1", str(wav)]
+    subprocess.run(cmd, check=True, timeout=60)
+    body = upload(api, wav).json()
+    assert body["width"] is None and body["thumbnail_url"] is None
+    assert media_files(settings) == [Path(Video.objects.get(pk=body["id"]).file.path)]
+
+
+def test_a_frame_that_cannot_be_cut_never_refuses_the_upload(db, api, clip, monkeypatch):  # noqa: ANN001
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise MediaError("ffmpeg wrote no frame at 0.10 s.")
+
+    monkeypatch.setattr(posters, "thumbnail", broken)
+    response = upload(api, clip)
+    assert response.status_code == 201 and response.json()["thumbnail_url"] is None
 
 
 def test_upload_keeps_the_title_and_answers_with_or_without_slash(db, api, clip):  # noqa: ANN001
@@ -165,9 +189,7 @@ def test_status_without_and_with_a_task(db, api, user, video):  # noqa: ANN001
 
 # Delete --------------------------------------------------------------------------------------
 def test_delete_removes_row_file_and_thumbnail(db, api, video, settings, django_capture_on_commit_callbacks):  # noqa: ANN001
-    row = Video.objects.get(pk=video["id"])
-    row.thumbnail.save("thumb.jpg", ContentFile(b"\xff\xd8jpeg"), save=True)
-    assert len(media_files(settings)) == 2
+    assert len(media_files(settings)) == 2  # the file and its poster frame
     with django_capture_on_commit_callbacks(execute=True):
         response = api.delete(f"/api/v1/videos/{video['id']}/")
     assert response.status_code == 204
@@ -234,8 +256,9 @@ def test_download_of_a_file_gone_from_storage_is_404(db, api, video):  # noqa: A
 
 
 def test_thumbnail_download(db, api, video):  # noqa: ANN001
-    assert_error(api.get(f"/api/v1/videos/{video['id']}/thumbnail"), 404, "not_found")
     row = Video.objects.get(pk=video["id"])
+    Video.objects.filter(pk=row.pk).update(thumbnail="")
+    assert_error(api.get(f"/api/v1/videos/{video['id']}/thumbnail"), 404, "not_found")
     row.thumbnail.save("t.jpg", ContentFile(b"\xff\xd8jpeg-bytes"), save=True)
     body = api.get(f"/api/v1/videos/{video['id']}/").json()
     assert body["thumbnail_url"] == f"/api/v1/videos/{video['id']}/thumbnail/"

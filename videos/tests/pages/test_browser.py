@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from videos.media.ffmpeg import probe
 from videos.models import ProcessingTask, SubtitleSegment, Video
@@ -33,49 +32,10 @@ ARTIFACTS = ROOT / "test-artifacts"
 # The README's two screenshots are refreshed only on request, so a test run leaves the work tree clean:
 # UPDATE_SCREENSHOTS=1 make test
 DOCS_SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
 # Two clips of different sizes, so the composition re-encodes (the slow path worth watching).
 BIG = {"seconds": 12, "width": 640, "height": 360, "fps": 25, "audio": True}
 SMALL = {"seconds": 12, "width": 320, "height": 240, "fps": 25, "audio": True, "tone_hz": 660}
 OVERALL_BAR = "#task .overall + [data-bar]"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop in this thread while it runs; the ORM calls that tests and
-    # database teardown make here are still plain synchronous ones, so Django's async guard is lifted.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as pw:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def idle_page(browser, live_server, transactional_db, user, settings) -> Iterator[Page]:  # noqa: ANN001
-    """A logged-in page on the live server; no TaskManager runs, so queued tasks stay pending."""
-    settings.FFMPEG_PRESET = "medium"  # slower than the default veryfast, so the bar has time to be seen
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
-    context.set_default_timeout(20_000)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    tab.goto(f"{live_server.url}/tasks/")
-    expect(tab).to_have_url(f"{live_server.url}/accounts/login/?next=/tasks/")
-    tab.fill('input[name="username"]', "alice")
-    tab.fill('input[name="password"]', "pw-alice")
-    tab.click('button[type="submit"]')
-    expect(tab).to_have_url(f"{live_server.url}/tasks/")
-    yield tab
-    context.close()
-    assert not errors, errors  # the page's scripts never threw
-
-
-@pytest.fixture
-def page(task_manager, idle_page) -> Page:  # noqa: ANN001
-    """A logged-in page on the live server; the TaskManager's real threads run the work."""
-    return idle_page
 
 
 def screenshot(page: Page, name: str, *, docs: bool = True) -> None:
@@ -130,7 +90,7 @@ def test_upload_compose_watch_play_download(page: Page, live_server, user, tmp_p
     partial = sorted({v for v in sent if 0 < v < 100})
     assert len(partial) >= 3 and sent == sorted(sent), f"upload bar values: {sent}"
     expect(page.locator("#videos li.video")).to_have_count(2)  # the list refreshed without a reload
-    screenshot(page, "library.png", docs=False)
+    expect(page.locator("#videos li.video .thumb img")).to_have_count(2)  # poster frames came with the uploads
     assert Video.objects.filter(owner=user).count() == 2
 
     nav(page, "Compose")
@@ -198,6 +158,10 @@ def test_upload_compose_watch_play_download(page: Page, live_server, user, tmp_p
     page.set_viewport_size({"width": 1100, "height": 900})
     nav(page, "Library")
     expect(page.locator("#videos li.video")).to_have_count(3)
+    output_card = page.locator(f'#videos [data-video="{output["video_id"]}"]')
+    expect(output_card.locator(".source")).to_contain_text("composition of beach, city")  # where it came from
+    expect(output_card.locator(".thumb img")).to_have_count(1)
+    screenshot(page, "library.png")
 
 
 def test_cancel_a_slow_composition_from_its_page_then_retry(page: Page, live_server, user) -> None:  # noqa: ANN001
@@ -261,7 +225,12 @@ def test_garbage_upload_shows_the_apis_message(page: Page, user, tmp_path) -> No
     assert info.value.status == 400 and body["code"] == "unsupported_media"
     row = page.locator("#uploads li").first
     expect(row).to_have_attribute("data-state", "failed")
-    expect(row.locator('[data-field="message"]')).to_have_text(body["detail"])
+    message = row.locator('[data-field="message"]')
+    expect(message).to_contain_text("Montage can't read this file as video or audio.")  # a human sentence first
+    detail = message.locator("details .detail")
+    expect(detail).to_be_hidden()  # ffprobe's words folded away...
+    message.locator("details summary").click()
+    expect(detail).to_have_text(body["detail"])  # ...one click from view
     expect(row.locator('[data-field="status"]')).to_have_text("failed")
     screenshot(page, "upload-error.png", docs=False)
     assert not Video.objects.filter(owner=user).exists()
@@ -326,6 +295,10 @@ def test_transcribe_from_the_video_page_shows_transcript_and_captions(
     expect(transcript).to_have_count(count)
     expect(transcript.first.locator(".stamp")).to_have_text("0:00.0")
     expect(transcript.nth(1).locator(".stamp")).to_have_text("0:01.0")
+    page.evaluate("document.querySelector('#result video').muted = true")
+    transcript.nth(2).locator("button.seek").click()  # the result's transcript seeks the result's player too
+    page.wait_for_function("Math.abs(document.querySelector('#result video').currentTime - 2) < 0.5")
+    page.evaluate("document.querySelector('#result video').pause()")
     page.evaluate("document.querySelector('#result video').textTracks[0].mode = 'showing'")
     page.wait_for_function(f"(document.querySelector('#result video').textTracks[0].cues || []).length === {count}")
     with page.expect_download() as download_info:
