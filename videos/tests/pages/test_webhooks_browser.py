@@ -6,7 +6,6 @@ import pytest
 from playwright.sync_api import Page, expect
 from standardwebhooks import Webhook
 
-from videos.tests.pages.test_browser import browser, idle_page, page  # noqa: F401 - the fixtures
 from videos.tests.taskmanager.helpers import wait_for
 from videos.tests.webhooks.receiver import Receiver
 from videos.webhooks.models import WebhookDelivery, WebhookEndpoint
