@@ -63,7 +63,8 @@ def record_task_event(task: ProcessingTask, event: str) -> list[WebhookDelivery]
             WebhookDelivery(endpoint=endpoint, event=event, task=task, payload=payload, next_attempt_at=now)
             for endpoint in endpoints
         )
-    transaction.on_commit(wake_senders)
+    endpoint_ids = {endpoint.pk for endpoint in endpoints}
+    transaction.on_commit(lambda: wake_senders(endpoint_ids))
     return deliveries
 
 
@@ -150,7 +151,7 @@ def on_task_progress(task_id: Any, owner_id: Any) -> None:
             record_task_event(task, "task.progress")
 
 
-def wake_senders() -> None:
+def wake_senders(endpoint_ids: set[Any] | None = None) -> None:
     from videos.webhooks.sender import wake_all
 
-    wake_all()
+    wake_all(endpoint_ids)

@@ -312,8 +312,15 @@ class WebhookSender:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def wake(self) -> None:
-        """Something may be due: let one idle thread look now."""
+    def wake(self, endpoint_ids: set[Any] | None = None) -> None:
+        """Something may be due (for these endpoints): let one idle thread look now.
+
+        Not when a thread of ours is on every one of those endpoints: it claims them next by itself.
+        """
+        if endpoint_ids:
+            with self._lock:
+                if endpoint_ids <= self._busy:
+                    return
         with self._signal:
             self._signals = min(self._signals + 1, self.threads)
             self._signal.notify()
@@ -368,9 +375,9 @@ _senders: set[WebhookSender] = set()
 _senders_lock = threading.Lock()
 
 
-def wake_all() -> None:
+def wake_all(endpoint_ids: set[Any] | None = None) -> None:
     """New deliveries committed: let this process's idle senders look now."""
     with _senders_lock:
         senders = list(_senders)
     for sender in senders:
-        sender.wake()
+        sender.wake(endpoint_ids)
