@@ -166,6 +166,10 @@ WEBHOOK_PROGRESS_INTERVAL_S = float(os.environ.get("WEBHOOK_PROGRESS_INTERVAL_S"
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
 WEBHOOK_SENDER_THREADS = env_int("WEBHOOK_SENDER_THREADS", 4)
 WEBHOOK_POLL_SECONDS = float(os.environ.get("WEBHOOK_POLL_SECONDS", "1.0"))
+# Imports from a URL (yt-dlp): the webhooks' address rule, its own switch; a download with no new
+# bytes for IMPORT_STALL_TIMEOUT_S fails (also the socket timeout). MAX_UPLOAD_MB bounds the size.
+IMPORT_ALLOW_PRIVATE_NETWORKS = env_bool("IMPORT_ALLOW_PRIVATE_NETWORKS", False)
+IMPORT_STALL_TIMEOUT_S = float(os.environ.get("IMPORT_STALL_TIMEOUT_S", "60"))
 
 # Media and engines.
 FFMPEG_BINARY = os.environ.get("FFMPEG_BINARY", "ffmpeg")
