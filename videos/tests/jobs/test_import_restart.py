@@ -61,3 +61,33 @@ def test_a_download_killed_mid_way_resumes_from_the_byte_it_had(transactional_db
     with video.file.open("rb") as fh:
         assert fh.read() == data
     assert video.status == "uploaded"
+
+
+def test_a_download_killed_past_its_last_attempt_fails_and_the_video_is_not_left_downloading(
+    transactional_db,  # noqa: ANN001
+    user,  # noqa: ANN001
+    tmp_path,  # noqa: ANN001
+    settings,  # noqa: ANN001
+):
+    settings.IMPORT_ALLOW_PRIVATE_NETWORKS = True
+    root = tmp_path / "site"
+    root.mkdir()
+    clips.make_clip(root / "long.mp4", seconds=10)
+    log = tmp_path / "server.log"
+    port = free_port()
+    env = {**ENV, "TASK_MAX_ATTEMPTS": "1"}
+    with MediaServer(root, rate=32 * 1024, chunk=4 * 1024) as media:
+        server = runserver(port, log, **env)
+        try:
+            task = import_start(owner=user, url=media.url("long.mp4"))
+            part = task_tmp_dir(task.pk) / "download" / "media.mp4.part"
+            assert wait_for(lambda: part.is_file(), timeout=60), log.read_text()[-3000:]
+            server.kill()
+            assert Video.objects.get(pk=task.video_id).status == "downloading"
+            server = runserver(port, log, **env)  # start-up recovery runs before the server answers
+            assert wait_for(lambda: ProcessingTask.objects.get(pk=task.pk).is_finished, timeout=10)
+        finally:
+            server.stop()
+    task = ProcessingTask.objects.get(pk=task.pk)
+    assert task.status == "failed" and task.error_message.startswith("Interrupted")
+    assert Video.objects.get(pk=task.video_id).status == "error"  # put right with the task, not left downloading
