@@ -99,9 +99,15 @@ yt_dlp.networking._urllib.create_connection = _guarded_create_connection
 
 
 class _ChildPopen(YtdlpPopen):
-    """yt-dlp's Popen, started as our child: own session, parent-death signal, attempt marker, recorded."""
+    """yt-dlp's Popen, started as our child: own session, parent-death signal, attempt marker, recorded.
+
+    A command that names a URL is refused: an ffmpeg fetching by itself (yt-dlp's fallback for streams
+    its own downloaders cannot do) would open connections the address guard never sees.
+    """
 
     def __init__(self, args: Any, *remaining: Any, **kwargs: Any) -> None:
+        if any("://" in str(arg) for arg in (args if isinstance(args, list | tuple) else [args])):
+            raise PermissionError("This stream needs ffmpeg to fetch it by itself, which imports do not allow.")
         super().__init__(args, *remaining, **process.child_popen_kwargs(kwargs))
         process.record_child(self.pid)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from videos.media import process
 from videos.media.download import DownloadCancelled, DownloadError, DownloadTooLargeError, download
 from videos.net import url_guard
 from videos.tests import clips
@@ -60,11 +61,13 @@ def test_a_direct_link_is_stored_byte_for_byte_with_progress(site, tmp_path):  #
 
 
 def test_an_hls_playlist_made_by_ffmpeg_becomes_one_file(site, tmp_path):  # noqa: ANN001
-    with MediaServer(site) as server:
+    children: list[int] = []
+    with MediaServer(site) as server, process.attempt_scope("task-x:1", children.append):
         got = fetch(server.url("hls/index.m3u8"), tmp_path / "w")
         fragments = [item.path for item in server.log if item.path.endswith(".ts")]
     assert not got.direct and len(fragments) == 4
     assert abs(probe_duration(got.path) - 8.0) < 0.3
+    assert children  # the ffmpeg that remuxed the fragments started as the attempt's recorded child
 
 
 def test_a_page_with_an_embedded_video_is_found_by_the_generic_extractor(site, tmp_path):  # noqa: ANN001
@@ -152,3 +155,12 @@ def test_a_redirect_to_loopback_is_refused_with_the_allow_setting_off(site, tmp_
             fetch(f"{public.url('redirect')}?to={target.url('clip.mp4')}", tmp_path / "w", allow_private=False)
         assert [(item.path, item.status) for item in public.log] == [("/redirect", 302)]
         assert target.log == []  # the hop was refused before it connected
+
+
+def test_yt_dlp_may_not_start_an_ffmpeg_that_fetches_a_url_itself(tmp_path):  # noqa: ANN001
+    from videos.media.download import _ChildPopen
+
+    with pytest.raises(PermissionError, match="fetch it by itself"):
+        _ChildPopen([FFMPEG, "-i", "http://127.0.0.1:9/x.m3u8", str(tmp_path / "o.mp4")])
+    done = _ChildPopen.run([FFMPEG, "-version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert done[2] == 0 and done[0].startswith(b"ffmpeg version")
