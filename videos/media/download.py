@@ -87,6 +87,8 @@ def _guarded_create_connection(address: tuple[str, int], timeout: Any = None, so
     """yt-dlp's create_connection with the address rule: refused unless every resolved address may be reached."""
     state: _State | None = getattr(_policy, "state", None)
     allow_private = bool(getattr(_policy, "allow_private", False))  # fail closed outside download()
+    if state is not None:  # the stall clock runs from each connection (yt-dlp's start-up is not a stall)
+        state.last_bytes_at = time.monotonic()
     try:
         return guarded_connection(address, timeout, source_address, allow_private=allow_private)
     except UnsafeURLError as exc:

@@ -2,7 +2,7 @@
 
 Binds a loopback address only (127.0.0.1 unless told). Routes: any file under `root` (`Range: bytes=N-`
 answered 206), `/redirect?to=URL` (302), anything else 404; `rate` (bytes per second, 0 = full speed)
-slows every body down.
+slows every body down; `stall_after` stops sending mid-body.
 """
 
 from __future__ import annotations
@@ -26,9 +26,13 @@ class Served:
 
 
 class MediaServer:
-    def __init__(self, root: Path, *, rate: int = 0, chunk: int = 16 * 1024, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, root: Path, *, rate: int = 0, chunk: int = 16 * 1024, host: str = "127.0.0.1", stall_after: int = 0
+    ) -> None:
         assert host.startswith("127."), "tests reach loopback only"
         self.root, self.rate, self.chunk, self.host = root, rate, chunk, host
+        self.stall_after = stall_after  # > 0: send this many body bytes, then nothing (the connection stays open)
+        self.closing = threading.Event()
         self.log: list[Served] = []
         handler = self._handler()
         self.httpd = ThreadingHTTPServer((host, 0), handler)
@@ -44,6 +48,7 @@ class MediaServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -107,9 +112,20 @@ class MediaServer:
                         self.wfile.write(piece)
                         self.wfile.flush()
                         entry.sent += len(piece)
+                        if server.stall_after and entry.sent >= server.stall_after:
+                            server.closing.wait(60)
+                            return
                         if server.rate:
                             time.sleep(len(piece) / server.rate)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
         return Handler
+
+
+if __name__ == "__main__":  # a server in a process of its own (benchmarks): prints its port, serves until killed
+    import sys
+
+    with MediaServer(Path(sys.argv[1]), chunk=1024 * 1024) as served:
+        print(served.port, flush=True)
+        threading.Event().wait()

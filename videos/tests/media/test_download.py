@@ -119,12 +119,15 @@ def test_cancel_stops_a_slow_download_within_a_second_and_removes_the_partial_fi
     assert not work.exists()
 
 
-def test_a_stalled_download_fails_with_a_clear_message(site, tmp_path):  # noqa: ANN001
-    with MediaServer(site, rate=1, chunk=1) as server:  # one byte a second after the headers
+@pytest.mark.parametrize("stall_after", [1, 64 * 1024])  # while yt-dlp looks at the URL; mid-download
+def test_a_stalled_download_fails_with_a_clear_message(site, tmp_path, stall_after):  # noqa: ANN001
+    with MediaServer(site, stall_after=stall_after, chunk=1 if stall_after == 1 else 16 * 1024) as server:
         t0 = time.monotonic()
         with pytest.raises(DownloadError, match=r"stalled: no data arrived for 1\.5 s"):
             fetch(server.url("long.mp4"), tmp_path / "w", stall_s=1.5)
-    assert time.monotonic() - t0 < 8
+        elapsed = time.monotonic() - t0
+        assert max(item.sent for item in server.log) == stall_after
+    assert elapsed < 8
 
 
 def test_a_part_file_is_continued_with_a_range_request(site, tmp_path):  # noqa: ANN001
