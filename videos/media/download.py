@@ -5,8 +5,9 @@ Every connection yt-dlp opens (so every redirect hop) goes through the outbound-
 bypasses it, and no proxy. The ffmpeg it runs for merges and HLS fix-ups starts as our child (own
 session, parent-death signal, attempt marker) like every other ffmpeg. yt-dlp runs on a helper thread
 that the caller's thread watches: a cancel or a stall ends the wait at once, and the progress hook
-raises at the helper's next block so yt-dlp stops too. A `.part` file left in `work_dir` by an earlier
-attempt is continued with a Range request when the server allows it.
+raises at the helper's next block so yt-dlp stops too; the same hook stops a download once its bytes
+pass the limit (at the first block when the server announces a larger size). A `.part` file left in
+`work_dir` by an earlier attempt is continued with a Range request when the server allows it.
 """
 
 from __future__ import annotations
@@ -64,9 +65,8 @@ class Downloaded:
 class _State:
     """What the helper thread and the watching thread share."""
 
-    abort: str | None = None  # "cancelled" | "stalled": the hook raises at the next block
+    abort: str | None = None  # "cancelled" | "stalled" | "too_large": the hook raises at the next block
     downloaded: dict[str, int] = field(default_factory=dict)  # bytes per file (a merge has two)
-    total: dict[str, int] = field(default_factory=dict)
     fraction: float = 0.0
     last_bytes_at: float = field(default_factory=time.monotonic)
     refusal: str | None = None  # the guard's message when it refused an address
@@ -125,17 +125,15 @@ class _GuardedYoutubeDL(yt_dlp.YoutubeDL):
 
 
 class _Logger:
+    """yt-dlp's messages: errors kept for the task's message, the rest dropped (quiet)."""
+
     def __init__(self, state: _State) -> None:
         self.state = state
 
     def debug(self, msg: str) -> None:
-        if "max-filesize" in msg:
-            self.state.too_large = True
+        pass
 
-    info = debug
-
-    def warning(self, msg: str) -> None:
-        self.debug(msg)
+    info = warning = debug
 
     def error(self, msg: str) -> None:
         self.state.messages.append(_ANSI.sub("", msg).removeprefix("ERROR: ").strip())
@@ -151,8 +149,6 @@ def _hook(state: _State, max_bytes: int) -> Callable[[dict[str, Any]], None]:
             state.last_bytes_at = time.monotonic()
         state.downloaded[name] = done
         total = d.get("total_bytes") or d.get("total_bytes_estimate")
-        if total:
-            state.total[name] = int(total)
         if d.get("total_bytes") and int(d["total_bytes"]) > max_bytes or sum(state.downloaded.values()) > max_bytes:
             state.too_large = True
             state.abort = "too_large"  # every later block (the next fragment's too) raises as well
