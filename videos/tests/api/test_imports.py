@@ -156,3 +156,12 @@ def test_cancel_mid_download_stops_within_a_second_and_removes_the_partial_file(
         assert time.monotonic() - t0 < 1.0
     assert not part.exists()
     assert Video.objects.get(pk=body["video_id"]).status == "error"
+
+
+def test_an_import_sent_twice_with_one_idempotency_key_starts_one_task(transactional_db, api, site):  # noqa: ANN001
+    body = {"url": "http://127.0.0.1:9/clip.mp4"}  # nothing runs it: no worker here
+    first = api.post("/api/v1/videos/import", body, format="json", HTTP_IDEMPOTENCY_KEY="import-1")
+    again = api.post("/api/v1/videos/import", body, format="json", HTTP_IDEMPOTENCY_KEY="import-1")
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    assert Video.objects.count() == 1 and ProcessingTask.objects.count() == 1
