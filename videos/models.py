@@ -21,7 +21,7 @@ class Video(models.Model):
     file = models.FileField(upload_to="videos/%Y/%m/", max_length=500)
     original_name = models.CharField(max_length=255, blank=True)
     # Where an imported video came from (empty for uploads and outputs).
-    source_url = models.URLField(max_length=2000, blank=True)
+    source_url = models.CharField(max_length=2000, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
     duration_s = models.FloatField(null=True, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)

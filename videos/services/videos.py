@@ -45,10 +45,13 @@ def video_sync_status(task: ProcessingTask) -> None:
     if task.video_id is None or task.kind not in STATUS_KINDS:
         return
     tasks = ProcessingTask.objects.filter(video_id=task.video_id, kind__in=STATUS_KINDS)
-    has_file = Video.objects.filter(pk=task.video_id).exclude(file="").exists()
+    # An imported video has no file until its import stored one.
+    awaiting_file = (
+        tasks.filter(kind="import").exists() and not Video.objects.filter(pk=task.video_id).exclude(file="").exists()
+    )
     if tasks.filter(status__in=ProcessingTask.ACTIVE).exists():
-        status = Video.Status.PROCESSING if has_file else Video.Status.DOWNLOADING
-    elif not has_file:  # an import that ended before its file was in: nothing to show but the error
+        status = Video.Status.DOWNLOADING if awaiting_file else Video.Status.PROCESSING
+    elif awaiting_file:  # the import ended before its file was in: nothing to show but the error
         status = Video.Status.ERROR
     else:
         last = tasks.exclude(status=ProcessingTask.Status.CANCELLED).order_by("-finished_at", "-created_at").first()

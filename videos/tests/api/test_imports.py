@@ -61,6 +61,7 @@ def test_a_direct_link_is_stored_byte_for_byte(transactional_db, api, site, imme
     assert video.status == "uploaded" and video.source_url.endswith("/clip.mp4") and video.title == "clip"
     assert Path(video.file.path).read_bytes() == (site / "clip.mp4").read_bytes()
     assert (video.duration_s, video.width, video.has_audio) == (pytest.approx(2.0, abs=0.1), 320, True)
+    assert api.get(f"/api/v1/videos/{video.pk}/").json()["source_url"] == video.source_url
     downloaded = b"".join(api.get(f"/api/v1/videos/{video.pk}/file").streaming_content)
     assert downloaded == (site / "clip.mp4").read_bytes()
     assert video.thumbnail  # a poster frame for the library card
