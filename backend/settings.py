@@ -177,6 +177,10 @@ WEBHOOK_PROGRESS_INTERVAL_S = float(os.environ.get("WEBHOOK_PROGRESS_INTERVAL_S"
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
 WEBHOOK_SENDER_THREADS = env_int("WEBHOOK_SENDER_THREADS", 4)
 WEBHOOK_POLL_SECONDS = float(os.environ.get("WEBHOOK_POLL_SECONDS", "1.0"))
+# Imports from a URL (yt-dlp): the webhooks' address rule, its own switch; a download with no new
+# bytes for IMPORT_STALL_TIMEOUT_S fails (also the socket timeout). MAX_UPLOAD_MB bounds the size.
+IMPORT_ALLOW_PRIVATE_NETWORKS = env_bool("IMPORT_ALLOW_PRIVATE_NETWORKS", False)
+IMPORT_STALL_TIMEOUT_S = float(os.environ.get("IMPORT_STALL_TIMEOUT_S", "60"))
 
 # Media and engines.
 FFMPEG_BINARY = os.environ.get("FFMPEG_BINARY", "ffmpeg")
@@ -202,6 +206,19 @@ OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "") or None
 OPENAI_TRANSCRIPTION_MODEL = os.environ.get("OPENAI_TRANSCRIPTION_MODEL", "whisper-1")
 OPENAI_CHAT_MODEL = os.environ.get("OPENAI_CHAT_MODEL", "gpt-4o-mini")
+# Azure OpenAI (the seed system's engine): OPENAI_API_TYPE=azure reaches deployments through the
+# official client's AzureOpenAI class; the deployment names stand where the model names do, and the
+# Azure key turns the OpenAI engines on like OPENAI_API_KEY does.
+OPENAI_API_TYPE = os.environ.get("OPENAI_API_TYPE", "openai").strip().lower()  # openai | azure
+AZURE_OPENAI_ENDPOINT = os.environ.get("AZURE_OPENAI_ENDPOINT", "")
+AZURE_OPENAI_API_KEY = os.environ.get("AZURE_OPENAI_API_KEY", "")
+AZURE_OPENAI_API_VERSION = os.environ.get("AZURE_OPENAI_API_VERSION", "2024-06-01")
+AZURE_OPENAI_WHISPER_DEPLOYMENT = os.environ.get("AZURE_OPENAI_WHISPER_DEPLOYMENT", "whisper")
+AZURE_OPENAI_CHAT_DEPLOYMENT = os.environ.get("AZURE_OPENAI_CHAT_DEPLOYMENT", "gpt-4o-mini")
+if OPENAI_API_TYPE == "azure":
+    OPENAI_API_KEY = AZURE_OPENAI_API_KEY or OPENAI_API_KEY
+    OPENAI_TRANSCRIPTION_MODEL = AZURE_OPENAI_WHISPER_DEPLOYMENT
+    OPENAI_CHAT_MODEL = AZURE_OPENAI_CHAT_DEPLOYMENT
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -10,6 +10,7 @@ from django.db.models import Q
 class Video(models.Model):
     class Status(models.TextChoices):
         UPLOADED = "uploaded"  # stored and probed, nothing run on it yet
+        DOWNLOADING = "downloading"  # an import is fetching its file (no file until it is in)
         PROCESSING = "processing"  # a reprocess or transcription task is active
         READY = "ready"  # the last reprocess/transcription completed
         ERROR = "error"  # the last reprocess/transcription failed
@@ -19,6 +20,8 @@ class Video(models.Model):
     title = models.CharField(max_length=255, blank=True)
     file = models.FileField(upload_to="videos/%Y/%m/", max_length=500)
     original_name = models.CharField(max_length=255, blank=True)
+    # Where an imported video came from (empty for uploads and outputs).
+    source_url = models.CharField(max_length=2000, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
     duration_s = models.FloatField(null=True, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from videos import views
+from videos import import_views, views
 
 urlpatterns = [
     path("", views.library, name="library"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("tasks/<uuid:pk>/", views.task_detail, name="task"),
     path("tasks/<uuid:pk>/result/", views.task_result, name="task-result"),
     path("videos/<uuid:pk>/", views.video_detail, name="video"),
+    path("videos/import/", import_views.video_import, name="video-import"),
     path("webhooks/", views.webhooks, name="webhooks"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("api-auth/", include("rest_framework.urls")),

@@ -5,7 +5,7 @@ Every POST that starts work is wrapped in `idempotent(...)` here, and only here 
 
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from videos.api import compositions, pipeline, tasks, webhooks
+from videos.api import compositions, imports, pipeline, tasks, webhooks
 from videos.api import srt_media as srt_media_api
 from videos.api import videos as video_api
 from videos.api.auth import TokenCreateApi
@@ -24,6 +24,7 @@ urlpatterns = [
     *both("tasks/<uuid:pk>/retry", idempotent(tasks.TaskRetryApi).as_view(), name="api-task-retry"),
     *both("users/me/tasks", tasks.UserTasksApi.as_view(), name="api-user-tasks"),
     *both("videos", video_api.VideoListApi.as_view(), name="api-video-list"),
+    *both("videos/import", idempotent(imports.VideoImportApi).as_view(), name="api-video-import"),
     *both("videos/<uuid:pk>", video_api.VideoDetailApi.as_view(), name="api-video-detail"),
     *both("videos/<uuid:pk>/status", video_api.VideoStatusApi.as_view(), name="api-video-status"),
     *both("videos/<uuid:pk>/file", video_api.VideoFileApi.as_view(), name="api-video-file"),

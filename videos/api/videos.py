@@ -58,6 +58,7 @@ class VideoOutputSerializer(serializers.ModelSerializer):
             "audio_codec",
             "size_bytes",
             "original_name",
+            "source_url",
             "file_url",
             "thumbnail_url",
             "created_at",

@@ -52,11 +52,25 @@ class OpenAICallCancelled(Exception):
 
 
 def make_client(*, api_key: str | None = None, base_url: str | None = None, timeout: float = 600.0) -> openai.OpenAI:
-    """An OpenAI client from settings (key, optional compatible base URL), with the client's own retries off."""
+    """An OpenAI client from settings, with the client's own retries off (we retry ourselves: with
+    backoff we control, cancellable, and logged).
+
+    OPENAI_API_TYPE=azure builds the official AzureOpenAI client instead: the endpoint, key and API
+    version from AZURE_OPENAI_*, and each call's model (a deployment name) goes into the URL
+    (`/openai/deployments/<name>/audio/transcriptions?api-version=...`).
+    """
+    if settings.OPENAI_API_TYPE == "azure":
+        return openai.AzureOpenAI(
+            api_key=api_key or settings.AZURE_OPENAI_API_KEY or settings.OPENAI_API_KEY,
+            azure_endpoint=base_url or settings.AZURE_OPENAI_ENDPOINT,
+            api_version=settings.AZURE_OPENAI_API_VERSION,
+            max_retries=0,
+            timeout=timeout,
+        )
     return openai.OpenAI(
         api_key=api_key or settings.OPENAI_API_KEY,
         base_url=base_url or settings.OPENAI_BASE_URL or None,
-        max_retries=0,  # we retry ourselves: with backoff we control, cancellable, and logged
+        max_retries=0,
         timeout=timeout,
     )
 

@@ -3,3 +3,4 @@ from videos.jobs import composition  # noqa
 from videos.jobs import transcription  # noqa
 from videos.jobs import reprocess  # noqa
 from videos.jobs import srt_media  # noqa
+from videos.jobs import imports  # noqa

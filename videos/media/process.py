@@ -75,24 +75,38 @@ def current_marker() -> str | None:
     return scope[0] if scope else None
 
 
-def spawn(cmd: list[str], **popen_kwargs: Any) -> subprocess.Popen[Any]:
-    """subprocess.Popen in a new session with a parent-death signal and the attempt marker."""
-    scope = getattr(_local, "scope", None)
+def current_scope() -> tuple[str, Callable[[int], None] | None] | None:
+    """This thread's (marker, on_spawn), to carry into a helper thread that starts children for it."""
+    return getattr(_local, "scope", None)
+
+
+def child_popen_kwargs(popen_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Popen keyword arguments plus our own session, the parent-death signal and the attempt marker."""
+    kwargs = dict(popen_kwargs)
+    scope = current_scope()
     if scope is not None:
-        env = dict(popen_kwargs.pop("env", None) or os.environ)
+        env = dict(kwargs.pop("env", None) or os.environ)
         env[MARKER_VAR] = scope[0]
-        popen_kwargs["env"] = env
-    proc = subprocess.Popen(
-        cmd,
-        start_new_session=True,
-        preexec_fn=_child_setup(os.getpid()),
-        **popen_kwargs,
-    )
+        kwargs["env"] = env
+    kwargs["start_new_session"] = True
+    kwargs["preexec_fn"] = _child_setup(os.getpid())
+    return kwargs
+
+
+def record_child(pid: int) -> None:
+    """Tell the attempt's scope about a child started through child_popen_kwargs()."""
+    scope = current_scope()
     if scope is not None and scope[1] is not None:
         try:
-            scope[1](proc.pid)
+            scope[1](pid)
         except Exception:  # recording is a safety net; never fail the work because of it
-            log.warning("process.record_failed pid=%s", proc.pid, exc_info=True)
+            log.warning("process.record_failed pid=%s", pid, exc_info=True)
+
+
+def spawn(cmd: list[str], **popen_kwargs: Any) -> subprocess.Popen[Any]:
+    """subprocess.Popen in a new session with a parent-death signal and the attempt marker."""
+    proc = subprocess.Popen(cmd, **child_popen_kwargs(popen_kwargs))
+    record_child(proc.pid)
     return proc
 
 

@@ -1,7 +1,9 @@
 """SSRF guard: a user-given URL may only reach public addresses (http/https, every resolved address checked).
 
 Used at registration and again right before each connection (DNS can change); callers connect to the
-addresses checked here, never to a second resolution of the name.
+addresses checked here, never to a second resolution of the name. The one guard for every outbound call:
+webhooks (`WEBHOOK_ALLOW_PRIVATE_NETWORKS`, no redirects) and URL imports (`IMPORT_ALLOW_PRIVATE_NETWORKS`,
+through `guarded_connection`, so every redirect hop is checked as it connects).
 """
 
 from __future__ import annotations
@@ -86,6 +88,14 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | Non
     if parts.username is not None or parts.password is not None:
         raise UnsafeURLError("The URL may not carry a user name or password.")
     port = port or (443 if parts.scheme == "https" else 80)
+    addresses = checked_addresses(host, port, allow_private=allow_private, resolver=resolver)
+    return CheckedURL(url=url, scheme=parts.scheme, host=host, port=port, addresses=addresses)
+
+
+def checked_addresses(
+    host: str, port: int, *, allow_private: bool = False, resolver: Resolver | None = None
+) -> tuple[str, ...]:
+    """Every address `host` resolves to, all allowed; UnsafeURLError naming the first one that is not."""
     try:
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
@@ -101,4 +111,26 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | Non
             continue
         shown = host if host == address else f"{host} ({address})"
         raise UnsafeURLError(f"The URL's host {shown} is a {reason} address; only public addresses are allowed.")
-    return CheckedURL(url=url, scheme=parts.scheme, host=host, port=port, addresses=tuple(addresses))
+    return tuple(addresses)
+
+
+def guarded_connection(
+    address: tuple[str, int],
+    timeout: float | None = None,
+    source_address: tuple[str, int] | None = None,
+    *,
+    allow_private: bool = False,
+    resolver: Resolver | None = None,
+) -> socket.socket:
+    """socket.create_connection that reaches only the addresses checked here (no second DNS answer).
+
+    For HTTP clients that follow redirects themselves: every connection, so every hop, goes through it.
+    """
+    host, port = address
+    last: OSError | None = None
+    for ip in checked_addresses(host, port, allow_private=allow_private, resolver=resolver):
+        try:
+            return socket.create_connection((ip, port), timeout=timeout, source_address=source_address)
+        except OSError as exc:
+            last = exc
+    raise last or OSError(f"Could not connect to {host}:{port}.")

@@ -31,27 +31,36 @@ from videos.services.tasks import lock_task_creation
 from videos.services.uploads import owned_tempfile
 from videos.text import single_line
 
-# Kinds whose tasks decide a video's own status (uploaded -> processing -> ready | error).
-STATUS_KINDS = ("reprocess", "transcription")
+# Kinds whose tasks decide a video's own status (uploaded -> processing -> ready | error; an import's
+# video is downloading until its file is in).
+STATUS_KINDS = ("reprocess", "transcription", "import")
 
 
 def video_sync_status(task: ProcessingTask) -> None:
     """Put the video's status right after one of its tasks changed state (called in that transaction).
 
-    A video is `processing` exactly while a reprocess/transcription task is active on it, so a failed,
-    cancelled or interrupted task never leaves it stuck.
+    A video is `processing` exactly while a reprocess/transcription/import task is active on it
+    (`downloading` while an import has not stored its file yet), so a failed, cancelled or interrupted
+    task never leaves it stuck.
     """
     if task.video_id is None or task.kind not in STATUS_KINDS:
         return
     tasks = ProcessingTask.objects.filter(video_id=task.video_id, kind__in=STATUS_KINDS)
+    # An imported video has no file until its import stored one.
+    awaiting_file = (
+        tasks.filter(kind="import").exists() and not Video.objects.filter(pk=task.video_id).exclude(file="").exists()
+    )
     if tasks.filter(status__in=ProcessingTask.ACTIVE).exists():
-        status = Video.Status.PROCESSING
+        status = Video.Status.DOWNLOADING if awaiting_file else Video.Status.PROCESSING
+    elif awaiting_file:  # the import ended before its file was in: nothing to show but the error
+        status = Video.Status.ERROR
     else:
         last = tasks.exclude(status=ProcessingTask.Status.CANCELLED).order_by("-finished_at", "-created_at").first()
         has_segments = Video.objects.filter(pk=task.video_id, segments__isnull=False).exists()
+        stored_only = last is not None and last.kind == "import" and not (last.args or {}).get("transcribe", True)
         if last is not None and last.status == ProcessingTask.Status.FAILED:
             status = Video.Status.ERROR
-        elif last is not None or has_segments:
+        elif (last is not None and not stored_only) or has_segments:
             status = Video.Status.READY
         else:
             status = Video.Status.UPLOADED

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
 import wave
@@ -24,6 +25,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -40,6 +42,7 @@ class Recorded:
     file_name: str | None = None
     file_bytes: bytes | None = None
     json: Any = None
+    query: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def wav_duration(self) -> float | None:
@@ -158,8 +161,12 @@ def default_chat(request: Recorded) -> Reply:
 class FakeOpenAI:
     """The server: start() on 127.0.0.1 with a free port, stop() when done; thread-safe recording."""
 
-    def __init__(self, *, api_key: str = "test-key", max_upload_bytes: int = 25 * 1024 * 1024) -> None:
+    def __init__(
+        self, *, api_key: str = "test-key", max_upload_bytes: int = 25 * 1024 * 1024, azure: bool = False
+    ) -> None:
         self.api_key = api_key
+        # Azure OpenAI's shape: `api-key` header, /openai/deployments/<name>/<operation>?api-version=...
+        self.azure = azure
         self.max_upload_bytes = max_upload_bytes
         self.requests: list[Recorded] = []
         self.transcription_replies: deque[Reply | Handler] = deque()
@@ -200,6 +207,12 @@ class FakeOpenAI:
         assert self._server is not None, "start() the server first"
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
+    @property
+    def azure_endpoint(self) -> str:
+        """What AZURE_OPENAI_ENDPOINT names: the resource's root (the client adds /openai/...)."""
+        assert self._server is not None, "start() the server first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
     # Scripting and inspection -----------------------------------------------------------------
     def script_transcriptions(self, *replies: Reply | Handler) -> None:
         with self._lock:
@@ -230,6 +243,7 @@ class FakeOpenAI:
             path=http.path.split("?")[0],
             headers={k.lower(): v for k, v in http.headers.items()},
             body=body,
+            query=parse_qs(http.path.partition("?")[2]),
         )
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
@@ -247,7 +261,11 @@ class FakeOpenAI:
         self._send(http, reply)
 
     def _next_reply(self, request: Recorded) -> Reply:
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+        if self.azure:
+            refused = _azure_refusal(request, self.api_key)
+            if refused is not None:
+                return refused
+        elif request.headers.get("authorization") != f"Bearer {self.api_key}":
             return error_reply(401, "Incorrect API key provided.", "invalid_request_error")
         if request.path.endswith("/audio/transcriptions"):
             if len(request.body) > self.max_upload_bytes:
@@ -278,6 +296,20 @@ class FakeOpenAI:
             http.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
             pass
+
+
+AZURE_PATH = re.compile(r"^/openai/deployments/[A-Za-z0-9._-]+/(audio/transcriptions|chat/completions)$")
+
+
+def _azure_refusal(request: Recorded, api_key: str) -> Reply | None:
+    """Azure's answers to a request that is not in its shape (key header, deployment path, api-version)."""
+    if request.headers.get("api-key") != api_key:
+        return error_reply(401, "Access denied due to invalid subscription key.", "invalid_request_error")
+    if not AZURE_PATH.match(request.path):
+        return error_reply(404, f"Resource not found: {request.path}", "invalid_request_error")
+    if not request.query.get("api-version"):
+        return error_reply(400, "Missing API version.", "invalid_request_error")
+    return None
 
 
 def _parse_multipart(request: Recorded, content_type: str) -> None:

@@ -69,6 +69,7 @@ GOOD_CUE = "1\n00:00:01,000 --> 00:00:02,000\nHello\n\n"
 LONG_LINE = "1:" * 100_000  # 200 KB: ~10 s of regex backtracking per request before the fix
 BIG = "9" * 5_000  # over int()'s 4,300-digit limit
 SRT_ENDPOINTS = ("/api/v1/process/srt_media/", "/api/v1/process/srt_media/sync/")
+IMPORT_ENDPOINT = "/api/v1/videos/import/"
 START_ENDPOINTS = ("reprocess", "run_sync", "retranscribe")
 
 
@@ -80,6 +81,7 @@ def corpus() -> list[Case]:
         "/api/v1/compositions/",
         *SRT_ENDPOINTS,
         *(f"/api/v1/videos/{{video}}/{name}/" for name in START_ENDPOINTS),
+        IMPORT_ENDPOINT,
     ]
     raw_bodies = {
         "brackets-100k": "[" * 100_000,
@@ -192,6 +194,30 @@ def corpus() -> list[Case]:
             Case(f"POST {name} force object", "post", path, json.dumps({"force": {"a": [1]}})),
             Case(f"POST {name} unknown video", "post", f"/api/v1/videos/{{foreign}}/{name}/", status=404),
         ]
+    # Imports: URLs refused before any connection or DNS lookup (no name here needs resolving).
+    cases += [
+        Case(f"POST import {name}", "post", IMPORT_ENDPOINT, json.dumps(body), status=400)
+        for name, body in {
+            "no url": {"title": "x"},
+            "url list": {"url": ["http://127.0.0.1/a.mp4"]},
+            "url object": {"url": {"a": 1}},
+            "url NUL": {"url": "http://127.0.0.1/\x00.mp4"},
+            "url huge": {"url": "http://127.0.0.1/" + "a" * 100_000},
+            "file scheme": {"url": "file:///etc/passwd"},
+            "gopher": {"url": "gopher://127.0.0.1:70/_x"},
+            "javascript": {"url": "javascript:alert(1)"},
+            "loopback": {"url": "http://127.0.0.1:8000/admin/"},
+            "metadata": {"url": "http://169.254.169.254/latest/meta-data/"},
+            "mapped loopback": {"url": "http://[::ffff:127.0.0.1]/"},
+            "decimal loopback": {"url": "http://2130706433/"},
+            "credentials": {"url": "http://user:pw@127.0.0.1/"},
+            "port out of range": {"url": "http://127.0.0.1:99999/"},
+            "bad ipv6": {"url": "http://[::1/"},
+            "transcribe maybe": {"url": "http://127.0.0.1/a.mp4", "transcribe": "maybe"},
+            "language junk": {"url": "http://127.0.0.1/a.mp4", "language": "x" * 1000},
+            "title huge": {"url": "http://127.0.0.1/a.mp4", "title": "t" * 10_000},
+        }.items()
+    ]
     # Query strings, paths and headers.
     cases += [
         Case("tasks status long", "get", "/api/v1/tasks/?status=" + "x" * 10_000, status=400),

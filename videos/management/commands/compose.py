@@ -114,7 +114,7 @@ class Command(BaseCommand):
             bar.close()
             self.stdout.write("Cancelling...")
             task = task_cancel(task=task, wait=5.0)
-            raise CommandError(f"Interrupted: the composition is {task.status}.", returncode=130) from None
+            raise CommandError(f"Interrupted: the {task.kind} task is {task.status}.", returncode=130) from None
 
     def _copy_out(self, task: ProcessingTask, output: Path) -> None:
         result = task.result or {}

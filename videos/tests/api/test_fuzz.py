@@ -24,6 +24,9 @@ SEED = 12
 MAX_SECONDS = int(os.environ.get("FUZZ_MAX_SECONDS", "75"))
 ST = Path(PYTHON).with_name("st")
 ARTIFACTS = ROOT / "test-artifacts"
+# The import endpoint resolves a URL's host at the request: the fuzzer only ever sends these, refused by
+# the address rule or the scheme before any DNS lookup or connection (tests reach loopback only).
+IMPORT_URLS = ["http://127.0.0.1:9/a.mp4", "http://[::1]:9/a.m3u8", "ftp://127.0.0.1/a.mp4"]
 
 
 class ApiServer(Server):
@@ -67,6 +70,13 @@ parameters = {{ "body.videos[*]" = {binding("videos")} }}
 [[operations]]
 include-path-regex = '^/api/v1/process/srt_media/'
 parameters = {{ "body.video_id" = {binding("videos")} }}
+
+[dictionaries.import_urls]
+values = {json.dumps(IMPORT_URLS)}
+
+[[operations]]
+include-path-regex = '^/api/v1/videos/import/'
+parameters = {{ "body.url" = {{ dictionary = "import_urls", probability = 1.0 }} }}
 """
     )
     return path

@@ -1,10 +1,12 @@
 """The SSRF guard: every non-public address class is refused, names are checked by what they resolve to."""
 
+import socket
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from videos.net.url_guard import UnsafeURLError, check_url, non_public_reason
+from videos.net.url_guard import UnsafeURLError, check_url, guarded_connection, non_public_reason
 
 
 @pytest.mark.parametrize(
@@ -101,3 +103,22 @@ def test_private_networks_switch_allows_loopback_but_never_unspecified_or_multic
 def test_a_name_that_does_not_resolve_is_refused():
     with pytest.raises(UnsafeURLError, match="does not resolve"):
         check_url("http://nowhere.example/", resolver=stub())
+
+
+def test_guarded_connection_refuses_before_connecting_when_any_address_is_private():
+    resolver = stub("93.184.216.34", "10.1.2.3")
+    with pytest.raises(UnsafeURLError, match=r"media\.example \(10\.1\.2\.3\) is a private address"):
+        guarded_connection(("media.example", 80), 1.0, resolver=resolver)
+    assert resolver.calls == [("media.example", 80)]
+
+
+def test_guarded_connection_connects_to_the_address_it_checked():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        resolver = stub("127.0.0.1")  # the name is never resolved a second time by anyone else
+        with guarded_connection(("media.example", port), 2.0, allow_private=True, resolver=resolver) as sock:
+            assert sock.getpeername() == ("127.0.0.1", port)
+        with pytest.raises(UnsafeURLError, match="loopback"):
+            guarded_connection(("media.example", port), 2.0, resolver=resolver)
