@@ -245,7 +245,53 @@ def drain_benchmark(args: argparse.Namespace) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in results) for k in results[0]}
 
 
-def report(api: dict[str, dict[str, float]], drain: dict[str, float], args: argparse.Namespace, vendor: str) -> str:
+def query_counts() -> dict[str, float]:
+    """SQL statements per operation, counted in-process: what each figure above pays per task."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.authtoken.models import Token
+
+    from videos.models import ProcessingTask
+    from videos.services.tasks import task_submit
+    from videos.taskmanager.backends import run_pending_inline
+
+    owner = get_user_model().objects.create_user("queries")
+    token = Token.objects.create(user=owner).key
+    n = 20
+    with CaptureQueriesContext(connection) as submits:
+        ids = [task_submit(owner=owner, kind="test_noop").pk for _ in range(n)]
+    with CaptureQueriesContext(connection) as runs:
+        ran = run_pending_inline(limit=n)
+    assert ran == n and ProcessingTask.objects.filter(pk__in=ids, status="completed").count() == n
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
+    sources = ProcessingTask.objects.bulk_create(
+        ProcessingTask(owner=owner, kind="test_noop", status="failed") for _ in range(n)
+    )
+    client.get(f"/api/v1/tasks/{ids[0]}/")  # warm up: auth, throttles' cache table, URL resolver
+    with CaptureQueriesContext(connection) as posts:
+        for source in sources:
+            assert client.post(f"/api/v1/tasks/{source.pk}/retry").status_code == 202
+    with CaptureQueriesContext(connection) as gets:
+        for pk in ids:
+            assert client.get(f"/api/v1/tasks/{pk}/").status_code == 200
+    ProcessingTask.objects.filter(owner=owner).delete()
+    return {
+        "submit": len(submits) / n,
+        "run": len(runs) / n,
+        "post": len(posts) / n,
+        "get": len(gets) / n,
+    }
+
+
+def report(
+    api: dict[str, dict[str, float]],
+    drain: dict[str, float],
+    args: argparse.Namespace,
+    vendor: str,
+    queries: dict[str, float],
+) -> str:
     def row(name: str, ours: str, bare: str) -> str:
         o, b = api[ours], api[bare]
         return (
@@ -274,6 +320,15 @@ def report(api: dict[str, dict[str, float]], drain: dict[str, float], args: argp
             f"| time queued behind the {args.tasks}-task backlog, p50 | {drain['backlog_p50_ms'] / 1000:.1f} s |",
             f"| reference: bare insert+claim+finish rows/s, one thread | {drain['bare_rows_per_s']:.0f} |",
             f"| ratio tasks/s to bare rows/s | {drain['tasks_per_s'] / drain['bare_rows_per_s']:.2f} |",
+            "",
+            "SQL statements per task (counted in-process as Django logs them; a one-step no-op task):",
+            "",
+            "| operation | statements |",
+            "|---|---|",
+            f"| task_submit (limits, task, steps) | {queries['submit']:.1f} |",
+            f"| claim + run + finish (one worker, the queue never empty) | {queries['run']:.1f} |",
+            f"| POST .../retry, whole request (auth, throttle, lookup, submit) | {queries['post']:.1f} |",
+            f"| GET /api/v1/tasks/<id>/, whole request (auth, throttle, read) | {queries['get']:.1f} |",
             "",
             "Reading: a task costs about fifteen short transactions (claim, each step's start and end with the "
             "progress, the final status with its subtasks), each visible to readers at once; the bare loop "
@@ -320,7 +375,8 @@ def main() -> None:
 
         api = api_benchmark(env, args, workdir)
         drain = drain_benchmark(args)
-        body = report(api, drain, args, connection.vendor)
+        queries = query_counts()
+        body = report(api, drain, args, connection.vendor, queries)
     print(body)
     if not args.no_write:
         command = (
