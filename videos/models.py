@@ -166,6 +166,21 @@ class SubTask(models.Model):
         return f"{self.task_id}:{self.name}"
 
 
+class ActiveTaskCount(models.Model):
+    """One row: how many tasks are pending or processing, kept by database triggers (migration 0006).
+
+    The global limit reads it in the creating transaction: the trigger's update of this row after the
+    task's insert holds the row until commit, so creators queue only for that moment (not for the whole
+    creation, as a global lock did), and any write path (workers, admin, cascades) keeps it true.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    active = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.active} active tasks"
+
+
 # Integrations live in modules of their own; importing them here registers them with the app.
 from videos.idempotency.models import IdempotencyKey  # noqa: E402, F401
 from videos.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

@@ -65,6 +65,30 @@ def test_global_limit_holds_across_users(transactional_db, make_user, settings):
     assert ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE).count() == 7
 
 
+def test_global_limit_holds_when_10_users_post_at_once(transactional_db, make_user, settings):
+    """Ten users retry a failed task each through the API at the same moment, against a global limit of 3."""
+    from videos.models import ActiveTaskCount
+    from videos.tests.conftest import client_for
+
+    settings.MAX_CONCURRENT_TASKS_PER_USER = 5
+    settings.MAX_GLOBAL_CONCURRENT_TASKS = 3
+    users = [make_user() for _ in range(10)]
+    failed = [ProcessingTask.objects.create(owner=u, kind="test_noop", status="failed") for u in users]
+    clients = [client_for(u) for u in users]
+    responses = in_threads(10, lambda i: clients[i].post(f"/api/v1/tasks/{failed[i].pk}/retry"))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [202] * 3 + [503] * 7, [(r.status_code, r.content[:80]) for r in responses]
+    assert all(r.json()["code"] == "server_busy" for r in responses if r.status_code == 503)
+    assert ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE).count() == 3
+    assert ActiveTaskCount.objects.get().active == 3
+    # Freed slots are seen at once, whoever frees them (here a bulk update the triggers count too).
+    ProcessingTask.objects.filter(status="pending").update(status="cancelled")
+    assert ActiveTaskCount.objects.get().active == 0
+    again = [ProcessingTask.objects.create(owner=u, kind="test_noop", status="failed") for u in users]
+    retried = in_threads(10, lambda i: clients[i].post(f"/api/v1/tasks/{again[i].pk}/retry"))
+    assert sorted(r.status_code for r in retried) == [202] * 3 + [503] * 7
+
+
 def test_per_user_limit_answers_before_the_global_one(transactional_db, user, settings):
     settings.MAX_CONCURRENT_TASKS_PER_USER = 2
     settings.MAX_GLOBAL_CONCURRENT_TASKS = 2
