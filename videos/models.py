@@ -1,6 +1,7 @@
 """Montage's data: videos, their subtitle segments, and the tasks that work on them."""
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -62,6 +63,16 @@ class SubtitleSegment(models.Model):
 
 # Kinds that write a video (its file or transcript): at most one of them is active per video.
 WRITER_KINDS = ("reprocess", "transcription", "import")
+
+
+def shown_progress(status: str, progress: float) -> float:
+    """The progress users see: 100 exactly when completed, else the stored value capped below it."""
+    return 100.0 if status == "completed" else min(round(progress, 2), 99.9)
+
+
+def resumed(attempts_log: list[dict[str, Any]] | None) -> bool:
+    """True once an attempt was interrupted and another one started (or waits to)."""
+    return any(entry.get("outcome") == "interrupted" for entry in attempts_log or [])
 
 
 class ProcessingTask(models.Model):
@@ -129,6 +140,14 @@ class ProcessingTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} ({self.status})"
+
+    @property
+    def shown_progress(self) -> float:
+        return shown_progress(self.status, self.progress)
+
+    @property
+    def resumed(self) -> bool:
+        return resumed(self.attempts_log)
 
     @property
     def is_active(self) -> bool:

@@ -9,6 +9,42 @@ from django.db.models import Count, Prefetch, QuerySet
 
 from videos.models import ProcessingTask, SubTask, Video
 
+# TaskProgress's columns: the task's, then each step's (API.md "Task objects").
+PROGRESS_TASK_FIELDS = (
+    "id",
+    "kind",
+    "status",
+    "stage",
+    "progress",
+    "eta_seconds",
+    "video_id",
+    "attempts",
+    "error_message",
+    "cancel_requested",
+    "created_at",
+    "started_at",
+    "updated_at",
+    "finished_at",
+    "retry_of_id",
+    "attempts_log",
+)
+PROGRESS_STEP_FIELDS = ("name", "weight", "status", "progress", "started_at", "finished_at")
+
+
+def task_progress_rows(*, owner: User, task_id: Any) -> list[dict[str, Any]]:
+    """One of the user's tasks with its steps in ONE query (a row per step): what a status poll reads.
+
+    Raises DoesNotExist (a 404) for another user's or an unknown task. Polls are the hottest read.
+    """
+    rows = list(
+        ProcessingTask.objects.filter(owner=owner, pk=task_id)
+        .order_by("subtasks__position")
+        .values(*PROGRESS_TASK_FIELDS, *(f"subtasks__{name}" for name in PROGRESS_STEP_FIELDS))
+    )
+    if not rows:
+        raise ProcessingTask.DoesNotExist("No such task.")
+    return rows
+
 
 def task_list(
     *, owner: User, status: str | None = None, kind: str | None = None

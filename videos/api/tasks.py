@@ -18,7 +18,13 @@ from rest_framework.views import APIView
 from videos import selectors
 from videos.api.auth import is_staff_caller
 from videos.api.pagination import StrictPageNumberPagination
-from videos.api.serializers import AsyncTaskResponseSerializer, TaskProgressSerializer, accepted, task_progress
+from videos.api.serializers import (
+    AsyncTaskResponseSerializer,
+    TaskProgressSerializer,
+    accepted,
+    task_progress,
+    task_progress_from_rows,
+)
 from videos.exceptions import InvalidInputError, NotCompletedError
 from videos.models import ProcessingTask
 from videos.services.tasks import task_cancel, task_retry
@@ -75,11 +81,16 @@ def cancel_and_report(request: Request, pk: str) -> Response:
     )
 
 
+def progress_poll(request: Request, pk: str) -> JsonResponse:
+    """TaskProgress in one query and no serializer: status polls are the hottest request."""
+    return JsonResponse(task_progress_from_rows(selectors.task_progress_rows(owner=request.user, task_id=pk)))
+
+
 class TaskDetailApi(APIView):
     @extend_schema(responses=TaskProgressSerializer)
-    def get(self, request: Request, pk: str) -> Response:
+    def get(self, request: Request, pk: str) -> JsonResponse:
         """A task's progress."""
-        return Response(task_progress(selectors.task_get(owner=request.user, task_id=pk)))
+        return progress_poll(request, pk)
 
     @extend_schema(request=None, responses={202: TaskProgressSerializer})
     def delete(self, request: Request, pk: str) -> Response:
@@ -89,9 +100,9 @@ class TaskDetailApi(APIView):
 
 class TaskStatusApi(APIView):
     @extend_schema(responses=TaskProgressSerializer)
-    def get(self, request: Request, pk: str) -> Response:
+    def get(self, request: Request, pk: str) -> JsonResponse:
         """A task's progress (alias of the task detail)."""
-        return Response(task_progress(selectors.task_get(owner=request.user, task_id=pk)))
+        return progress_poll(request, pk)
 
 
 class TaskCancelApi(APIView):

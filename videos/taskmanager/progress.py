@@ -143,6 +143,11 @@ class Throttle:
             self._last = self._clock()
         self._save()
 
+    def saved(self) -> None:
+        """Count now as a save (the caller just wrote the same state): the next change waits its turn."""
+        with self._lock:
+            self._last = self._clock()
+
     def flush(self, save: Callable[[], None] | None = None) -> None:
         """Save now (with `save` instead of the usual function if given) and drop any pending timer."""
         with self._lock:

@@ -15,8 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -87,47 +86,67 @@ def _host() -> str:
     return socket.gethostname()
 
 
+# A column a transition never needs: JSON that grows with the work (a job needs its args).
+_HEAVY = ("result",)
+
+
+def _locked(task_id: Any, where: dict[str, Any]) -> ProcessingTask | None:
+    """The task row if `where` still holds, locked until commit (SQLite: the IMMEDIATE transaction is)."""
+    return ProcessingTask.objects.select_for_update().defer(*_HEAVY).filter(pk=task_id, **where).first()
+
+
 def _transition(
     task_id: Any,
     event: str,
     *,
     where: dict[str, Any],
-    fields: dict[str, Any],
+    fields: dict[str, Any] | Callable[[ProcessingTask], dict[str, Any]],
     subtasks: str | None = None,
     outcome: str | None = None,
     begin_attempt: bool = False,
     detail: str | None = None,
     log_fields: dict[str, Any] | None = None,
+    before: Callable[[ProcessingTask], None] | None = None,
+    locked: ProcessingTask | None = None,
+    ended_stage: str | None = None,
 ) -> ProcessingTask | None:
-    """The one state change: a conditional UPDATE, the steps, the attempts log, dependent state, hooks.
+    """The one state change: the row locked and read once, one UPDATE (attempts log included), the steps,
+    dependent state, hooks.
 
-    Returns the task as it is after the change, or None when the condition no longer held (someone
-    else won). `subtasks`: a final status to close the open steps with, or "requeue" to put the
-    running step back to pending. Everything happens in one transaction; the log line follows it.
+    Returns the task as it is after the change, or None when `where` no longer held (someone else won).
+    `fields` may be a function of the locked row (values computed from it). `subtasks`: a final status
+    to close the open steps with, or "requeue" to put the running step back to pending. `before` runs
+    once the row is ours, before the change commits. `locked`: the row, already locked by the caller in
+    this transaction. `ended_stage`: where the attempt ended, when the runner knows better than the row
+    (its last stage may ride the final write). One transaction; the log line follows it.
     """
     now = timezone.now()
-    with transaction.atomic():
-        stage_before = ProcessingTask.objects.filter(pk=task_id).values_list("stage", flat=True).first()
-        won = ProcessingTask.objects.filter(pk=task_id, **where).update(updated_at=now, **fields)
-        if not won:
+    with transaction.atomic(savepoint=False):
+        task = locked if locked is not None else _locked(task_id, where)
+        if task is None:
+            return None
+        changes = {"updated_at": now, **(fields(task) if callable(fields) else fields)}
+        stage_before = ended_stage or task.stage
+        for name, value in changes.items():
+            setattr(task, name, value)
+        log = list(task.attempts_log or [])
+        if outcome is not None:
+            log = _end_attempt(log, outcome, now, stage_before, detail)
+        if begin_attempt:
+            entry = {"attempt": task.attempts, "started_at": now.isoformat(), "ended_at": None}
+            log.append(entry | {"stage": task.stage, "outcome": "running", "host": _host(), "pids": []})
+        if log != (task.attempts_log or []):
+            task.attempts_log = changes["attempts_log"] = log
+        if before is not None:
+            before(task)
+        if not ProcessingTask.objects.filter(pk=task.pk, **where).update(**changes):
             return None
         if subtasks == "requeue":
-            SubTask.objects.filter(task_id=task_id, status=SubTask.Status.PROCESSING).update(
+            SubTask.objects.filter(task_id=task.pk, status=SubTask.Status.PROCESSING).update(
                 status=SubTask.Status.PENDING
             )
         elif subtasks:
-            _close_subtasks(task_id, subtasks)
-        task = ProcessingTask.objects.select_related("owner").get(pk=task_id)
-        log_changed = False
-        if outcome is not None:
-            log_changed = _end_attempt(task, outcome, now, stage_before or task.stage, detail)
-        if begin_attempt:
-            entry = {"attempt": task.attempts, "started_at": now.isoformat(), "ended_at": None}
-            entry.update(stage=task.stage, outcome="running", host=_host(), pids=[])
-            task.attempts_log = [*(task.attempts_log or []), entry]
-            log_changed = True
-        if log_changed:
-            ProcessingTask.objects.filter(pk=task_id).update(attempts_log=task.attempts_log)
+            _close_subtasks(task.pk, subtasks, now)
         run_status_hook(task)
         for hook in list(_hooks):
             hook(task, event)
@@ -135,16 +154,14 @@ def _transition(
     return task
 
 
-def _end_attempt(task: ProcessingTask, outcome: str, now: Any, stage: str, detail: str | None) -> bool:
-    """Close the running entry of the attempts log (if one runs) with why it ended."""
-    entries = list(task.attempts_log or [])
-    if not entries or entries[-1].get("ended_at") is not None:
-        return False
-    last = dict(entries[-1], ended_at=now.isoformat(), stage=stage, outcome=outcome)
+def _end_attempt(log: list[dict[str, Any]], outcome: str, now: Any, stage: str, detail: str | None) -> list:
+    """The attempts log with its running entry (if one runs) closed with why it ended."""
+    if not log or log[-1].get("ended_at") is not None:
+        return log
+    last = dict(log[-1], ended_at=now.isoformat(), stage=stage, outcome=outcome)
     if detail:
         last["detail"] = detail
-    task.attempts_log = [*entries[:-1], last]
-    return True
+    return [*log[:-1], last]
 
 
 def record_child(task_id: Any, worker_id: str, pid: int) -> None:
@@ -169,32 +186,39 @@ def local_child_pids(task: ProcessingTask) -> list[int]:
 
 
 def claim_next(worker_id: str) -> ProcessingTask | None:
-    """Atomically take the oldest pending task for `worker_id`, or None when the queue is empty."""
+    """Atomically take the oldest pending task for `worker_id`, or None when the queue is empty.
+
+    One transaction: pick and lock the row (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE transaction
+    already excludes other writers), then the transition's single UPDATE.
+    """
     now = timezone.now()
-    fields = dict(
-        status=Status.PROCESSING,
-        worker_id=worker_id,
-        heartbeat_at=now,
-        attempts=F("attempts") + 1,
-        started_at=Coalesce("started_at", now),
-        finished_at=None,
-        eta_seconds=None,
-    )
-    claim: dict[str, Any] = dict(
-        where={"status": Status.PENDING}, fields=fields, begin_attempt=True, log_fields={"worker": worker_id}
-    )
+
+    def claimed(task: ProcessingTask) -> dict[str, Any]:
+        return dict(
+            status=Status.PROCESSING,
+            worker_id=worker_id,
+            heartbeat_at=now,
+            attempts=task.attempts + 1,
+            started_at=task.started_at or now,
+            finished_at=None,
+            eta_seconds=None,
+        )
+
     pending = ProcessingTask.objects.filter(status=Status.PENDING, cancel_requested=False).order_by("created_at")
-    if connection.features.has_select_for_update_skip_locked:
-        with transaction.atomic():
-            task = pending.select_for_update(skip_locked=True).only("pk").first()
-            if task is None:
-                return None
-            return _transition(task.pk, "started", **claim)
-    for pk in pending.values_list("pk", flat=True)[:8]:
-        claimed = _transition(pk, "started", **claim)
-        if claimed is not None:
-            return claimed
-    return None
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    with transaction.atomic():
+        task = pending.select_for_update(skip_locked=skip_locked).defer(*_HEAVY).first()
+        if task is None:
+            return None
+        return _transition(
+            task.pk,
+            "started",
+            where={"status": Status.PENDING},
+            fields=claimed,
+            begin_attempt=True,
+            log_fields={"worker": worker_id},
+            locked=task,
+        )
 
 
 def renew_leases(worker_id: str, task_ids: list[Any]) -> int:
@@ -225,8 +249,16 @@ def finish(
     error: str | None = None,
     outcome: str | None = None,
     detail: str | None = None,
+    before: Callable[[ProcessingTask], None] | None = None,
+    steps_closed: bool = False,
+    stage: str | None = None,
 ) -> bool:
-    """Move our processing task to a final status; False when it was no longer ours."""
+    """Move our processing task to a final status; False when it was no longer ours.
+
+    `before` runs once the row is ours and locked, before the status commits (the job's last step
+    writes, scratch clean-up). `steps_closed`: every step is already completed (no UPDATE for them).
+    `stage`: the stage the attempt ended in.
+    """
     fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "stage": status}
     if status == Status.COMPLETED:
         fields.update(progress=100.0, eta_seconds=0.0, result=result)
@@ -237,10 +269,12 @@ def finish(
         status,
         where={"status": Status.PROCESSING, "worker_id": worker_id},
         fields=fields,
-        subtasks=status,
+        subtasks=None if steps_closed else status,
         outcome=outcome or status,
         detail=detail,
         log_fields={"error": error},
+        before=before,
+        ended_stage=stage,
     )
     return task is not None
 
@@ -305,12 +339,12 @@ def force_cancel(task_id: Any, message: str) -> bool:
     return task is not None
 
 
-def _close_subtasks(task_id: Any, status: str) -> None:
+def _close_subtasks(task_id: Any, status: str, now: Any) -> None:
     open_ = SubTask.objects.filter(task_id=task_id).exclude(status=SubTask.Status.COMPLETED)
     if status == Status.COMPLETED:
-        SubTask.objects.filter(task_id=task_id).update(status=SubTask.Status.COMPLETED, progress=1.0)
+        open_.update(status=SubTask.Status.COMPLETED, progress=1.0)
     elif status == Status.FAILED:
-        open_.filter(status=SubTask.Status.PROCESSING).update(status=SubTask.Status.FAILED, finished_at=timezone.now())
+        open_.filter(status=SubTask.Status.PROCESSING).update(status=SubTask.Status.FAILED, finished_at=now)
         open_.filter(status=SubTask.Status.PENDING).update(status=SubTask.Status.CANCELLED)
     else:
         open_.exclude(status=SubTask.Status.FAILED).update(status=SubTask.Status.CANCELLED)
