@@ -245,4 +245,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "faster_whisper": {"level": "WARNING"}},
 }
-TASK_STATUS_HOOK = "videos.services.videos.video_sync_status"

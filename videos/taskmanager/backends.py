@@ -20,8 +20,6 @@ ALIASES = {
 
 
 class TaskBackend(ABC):
-    runs_in_background = True
-
     @abstractmethod
     def enqueue(self, task_id: Any) -> None:
         """Called after the creating transaction committed."""
@@ -35,12 +33,13 @@ class ThreadBackend(TaskBackend):
 
 
 class ImmediateBackend(TaskBackend):
-    """Runs every pending task inline, in the caller's thread: deterministic, for tests."""
-
-    runs_in_background = False
+    """Runs the queued task inline, in the caller's thread: deterministic, for tests."""
 
     def enqueue(self, task_id: Any) -> None:
-        run_pending_inline()
+        worker_id = store.make_worker_id()
+        task = store.claim_next(worker_id, task_id=task_id)
+        if task is not None:
+            run_task(task, worker_id=worker_id, cancel=CancelSignal())
 
 
 def run_pending_inline(limit: int = 100) -> int:

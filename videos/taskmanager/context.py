@@ -46,9 +46,6 @@ class CancelSignal:
     def is_set(self) -> bool:
         return self.event.is_set()
 
-    def wait(self, timeout: float | None = None) -> bool:
-        return self.event.wait(timeout)
-
 
 def task_tmp_dir(task_id: Any) -> Path:
     return Path(settings.TASK_TMP_ROOT) / str(task_id)
@@ -118,9 +115,9 @@ class JobContext:
         if name not in self._subtasks:
             raise KeyError(f"job {self.kind!r} declares no step {name!r}")
         self.checkpoint()
-        self._current = self._stage = name
+        self._current = name
         self._subtasks[name].status = SubTask.Status.PROCESSING
-        self._mark(name, status=SubTask.Status.PROCESSING, started_at=timezone.now())
+        self._mark(name, stage=True, status=SubTask.Status.PROCESSING, started_at=timezone.now())
         try:
             yield self
         except BaseException as exc:
@@ -142,9 +139,13 @@ class JobContext:
         )
         self._current = None
 
-    def _mark(self, name: str, **fields: Any) -> None:
+    def _mark(self, name: str, *, stage: bool = False, **fields: Any) -> None:
+        """Queue a step row's change for the next write; `stage`: the task's stage becomes this step too,
+        in the same write (readers never see the stage ahead of its step's row)."""
         with self._steps_lock:
             self._dirty_steps.setdefault(name, {}).update(fields)
+            if stage:
+                self._stage = name
         self._throttle.touch()
 
     @property
@@ -190,6 +191,7 @@ class JobContext:
         """One short transaction: the task's progress/ETA/stage, the current step's progress, step changes."""
         with self._steps_lock:
             steps, self._dirty_steps = self._dirty_steps, {}
+            stage = self._stage
         current = self._current
         if current is not None:
             steps.setdefault(current, {})
@@ -201,7 +203,7 @@ class JobContext:
                 ).update(
                     progress=self.tracker.total,
                     eta_seconds=self.tracker.eta_seconds(),
-                    stage=self._stage,
+                    stage=stage,
                     updated_at=timezone.now(),
                 )
                 if owned:

@@ -131,10 +131,6 @@ class TaskManager:
             running.cancel.set(reason)
         return running
 
-    def is_running_here(self, task_id: Any) -> bool:
-        with self._lock:
-            return str(task_id) in self._running
-
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {

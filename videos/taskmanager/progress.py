@@ -61,25 +61,12 @@ class ProgressTracker:
     def complete(self, name: str) -> float:
         return self.update(name, 1.0)
 
-    def finish(self) -> float:
-        """Mark the whole task completed: the only way to reach exactly 100."""
-        with self._lock:
-            for name in self._fractions:
-                self._fractions[name] = 1.0
-            self._finished = True
-            self._best = 100.0
-            return 100.0
-
     def fraction(self, name: str) -> float:
         return self._fractions[name]
 
     @property
     def total(self) -> float:
         return self._best
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
 
     def eta_seconds(self) -> float | None:
         """Seconds left at the rate observed over the last half minute; None until there is a rate."""

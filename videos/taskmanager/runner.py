@@ -8,11 +8,10 @@ from typing import Any
 
 from django.conf import settings
 
-from videos.exceptions import STORAGE_FULL_MESSAGE, is_storage_error
-from videos.media import process
 from videos.models import ProcessingTask
 from videos.taskmanager import store
 from videos.taskmanager.context import CancelSignal, JobContext, TaskCancelled, remove_task_tmp_dir
+from videos.taskmanager.hooks import child_processes, describe_failure
 from videos.taskmanager.registry import get_job
 
 log = logging.getLogger("montage.tasks")
@@ -38,12 +37,12 @@ def run_task(task: ProcessingTask, *, worker_id: str, cancel: CancelSignal) -> s
     marker = f"{task.pk}:{task.attempts}"
     # An earlier attempt's child on this host (its process died some other way) must not write on.
     if task.attempts > 1:
-        process.kill_leftovers(str(task.pk), store.local_child_pids(task), current=marker)
+        child_processes().kill_leftovers(str(task.pk), store.local_child_pids(task), current=marker)
     try:
         spec = get_job(task.kind)
         ctx = JobContext(task, spec, worker_id=worker_id, cancel=cancel)
         ctx.checkpoint()
-        with process.attempt_scope(marker, lambda pid: store.record_child(task.pk, worker_id, pid)):
+        with child_processes().attempt_scope(marker, lambda pid: store.record_child(task.pk, worker_id, pid)):
             result: Any = spec.func(ctx, **ctx.args)
         ctx.checkpoint()
         return _finish(task, worker_id, ctx, ProcessingTask.Status.COMPLETED, result=result)
@@ -56,8 +55,9 @@ def run_task(task: ProcessingTask, *, worker_id: str, cancel: CancelSignal) -> s
         log.exception("task.error task_id=%s kind=%s", task.pk, task.kind)
         detail = getattr(exc, "raw_detail", None)  # e.g. ffmpeg's own words behind a human message
         message = error_message(exc)
-        if is_storage_error(exc):
-            message, detail = STORAGE_FULL_MESSAGE, str(exc)
+        described = describe_failure(exc)
+        if described is not None:
+            message, detail = described[0], described[1] or detail
         return _finish(task, worker_id, ctx, ProcessingTask.Status.FAILED, error=message, detail=_strip_dirs(detail))
     finally:
         if ctx is not None:

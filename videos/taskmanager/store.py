@@ -17,10 +17,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from videos.media import process
 from videos.models import ProcessingTask, SubTask
+from videos.taskmanager.hooks import child_processes
 
 log = logging.getLogger("montage.tasks")
 Status = ProcessingTask.Status
@@ -59,11 +58,19 @@ def run_progress_hooks(task_id: Any, owner_id: Any) -> None:
         hook(task_id, owner_id)
 
 
+_STATUS_HOOKS: list[Callable[[ProcessingTask], None]] = []
+
+
+def add_status_hook(hook: Callable[[ProcessingTask], None]) -> None:
+    """Run `hook(task)` when a task is created or changes state, in that transaction (a video's status)."""
+    if hook not in _STATUS_HOOKS:
+        _STATUS_HOOKS.append(hook)
+
+
 def run_status_hook(task: ProcessingTask) -> None:
-    """Let the app put dependent state right (a video's status) in the same transaction."""
-    hook = getattr(settings, "TASK_STATUS_HOOK", "")
-    if hook:
-        import_string(hook)(task)
+    """Let the app put dependent state right in the same transaction."""
+    for hook in _STATUS_HOOKS:
+        hook(task)
 
 
 TransitionHook = Callable[[ProcessingTask, str], None]
@@ -185,8 +192,8 @@ def local_child_pids(task: ProcessingTask) -> list[int]:
     return [pid for entry in task.attempts_log or [] if entry.get("host") == host for pid in entry.get("pids", [])]
 
 
-def claim_next(worker_id: str) -> ProcessingTask | None:
-    """Atomically take the oldest pending task for `worker_id`, or None when the queue is empty.
+def claim_next(worker_id: str, *, task_id: Any = None) -> ProcessingTask | None:
+    """Atomically take the oldest pending task (or task `task_id`, if pending) for `worker_id`; None if none.
 
     One transaction: pick and lock the row (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE transaction
     already excludes other writers), then the transition's single UPDATE.
@@ -205,6 +212,8 @@ def claim_next(worker_id: str) -> ProcessingTask | None:
         )
 
     pending = ProcessingTask.objects.filter(status=Status.PENDING, cancel_requested=False).order_by("created_at")
+    if task_id is not None:
+        pending = pending.filter(pk=task_id)
     skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
         task = pending.select_for_update(skip_locked=skip_locked).defer(*_HEAVY).first()
@@ -439,5 +448,5 @@ def _recover_one(pk: Any, worker_id: str, attempts: int) -> bool:
     if task is None:
         return False
     if worker_id.startswith(f"{_host()}:"):  # a dead life of a process on this host: its children go too
-        process.kill_leftovers(str(pk), local_child_pids(task))
+        child_processes().kill_leftovers(str(pk), local_child_pids(task))
     return True
