@@ -75,6 +75,11 @@ def _tasks(owner: User, status: str | None, kind: str | None, steps: QuerySet[Su
     return qs.order_by("-created_at")
 
 
+def task_row(*, owner: User, task_id: Any) -> ProcessingTask:
+    """One of the user's tasks without its steps, for a write (cancel, retry); another user's is a 404."""
+    return ProcessingTask.objects.select_related("owner", "video").get(owner=owner, pk=task_id)
+
+
 def task_get(*, owner: User, task_id: Any, kind: str | None = None) -> ProcessingTask:
     """One of the user's tasks; another user's raises DoesNotExist (a 404, never a 403)."""
     qs = task_list(owner=owner)

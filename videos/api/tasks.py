@@ -22,7 +22,6 @@ from videos.api.serializers import (
     AsyncTaskResponseSerializer,
     TaskProgressSerializer,
     accepted,
-    task_progress,
     task_progress_from_rows,
 )
 from videos.exceptions import InvalidInputError, NotCompletedError
@@ -75,10 +74,9 @@ def _strict_bool(request: Request, name: str) -> bool:
 
 def cancel_and_report(request: Request, pk: str) -> Response:
     """202 with the task's progress after the cancel (cancelled, or still stopping)."""
-    task = task_cancel(task=selectors.task_get(owner=request.user, task_id=pk))
-    return Response(
-        task_progress(selectors.task_get(owner=request.user, task_id=task.pk)), status=status.HTTP_202_ACCEPTED
-    )
+    task = task_cancel(task=selectors.task_row(owner=request.user, task_id=pk))
+    rows = selectors.task_progress_rows(owner=request.user, task_id=task.pk)
+    return Response(task_progress_from_rows(rows), status=status.HTTP_202_ACCEPTED)
 
 
 def progress_poll(request: Request, pk: str) -> JsonResponse:
@@ -116,7 +114,7 @@ class TaskRetryApi(APIView):
     @extend_schema(request=None, responses={202: AsyncTaskResponseSerializer})
     def post(self, request: Request, pk: str) -> Response:
         """Start a new task with the same kind and arguments as a failed or cancelled one."""
-        new = task_retry(task=selectors.task_get(owner=request.user, task_id=pk))
+        new = task_retry(task=selectors.task_row(owner=request.user, task_id=pk))
         return accepted(new, message=f"Retry of task {pk} queued.")
 
 
@@ -129,7 +127,7 @@ class TaskResultApi(APIView):
     )
     def get(self, request: Request, pk: str) -> Response:
         """The result of a completed task (409 not_completed before that)."""
-        task = selectors.task_get(owner=request.user, task_id=pk)
+        task = selectors.task_row(owner=request.user, task_id=pk)
         if task.status != ProcessingTask.Status.COMPLETED:
             raise NotCompletedError(
                 f"The task is {task.status}; its result exists once it has completed.", status=task.status
