@@ -43,6 +43,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "videos.middleware.RequestTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the web process itself (gunicorn alone serves the pages; collectstatic first).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

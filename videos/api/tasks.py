@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from videos import selectors
 from videos.api.auth import is_staff_caller
+from videos.api.filters import TaskFilter
 from videos.api.pagination import StrictPageNumberPagination
 from videos.api.serializers import (
     AsyncTaskResponseSerializer,
@@ -28,7 +29,6 @@ from videos.exceptions import InvalidInputError, NotCompletedError
 from videos.models import ProcessingTask
 from videos.services.tasks import task_cancel, task_retry
 from videos.taskmanager.manager import get_task_manager
-from videos.taskmanager.registry import job_kinds
 
 Status = ProcessingTask.Status
 
@@ -45,22 +45,13 @@ class TaskListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         """Your tasks, newest first, paginated."""
-        _check_filter("status", request.query_params.get("status"), ProcessingTask.Status.values)
-        _check_filter("kind", request.query_params.get("kind"), job_kinds())
-        qs = selectors.task_summaries(
-            owner=request.user, status=request.query_params.get("status"), kind=request.query_params.get("kind")
-        )
+        filters = TaskFilter(request.query_params, queryset=selectors.task_summaries(owner=request.user))
+        if not filters.is_valid():
+            raise InvalidInputError(next(iter(filters.errors.values()))[0], errors=filters.errors)
+        qs = filters.qs
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(TaskProgressSerializer(page, many=True).data)
-
-
-def _check_filter(name: str, value: str | None, allowed: list[str]) -> None:
-    """A filter naming an unknown status or kind is a mistake worth saying, not an empty page."""
-    unknown = [v for v in (value or "").split(",") if v and v not in allowed]
-    if unknown:
-        message = f"Unknown {name} {unknown[0]!r}; use one of {', '.join(allowed)} (comma-separated)."
-        raise InvalidInputError(message, errors={name: [message]})
 
 
 def _strict_bool(request: Request, name: str) -> bool:
