@@ -89,8 +89,13 @@ class JobContext:
         # _steps_lock because the throttle's timer thread writes too.
         self._dirty_steps: dict[str, dict[str, Any]] = {}
         self._steps_lock = threading.Lock()
-        self.tmp_dir = task_tmp_dir(self.task_id)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def tmp_dir(self) -> Path:
+        """The task's scratch directory, made on first use (most steps need none: no mkdir/rmdir for them)."""
+        path = task_tmp_dir(self.task_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     # Cancellation -----------------------------------------------------------------------------
     def checkpoint(self) -> None:
