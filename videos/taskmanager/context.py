@@ -84,7 +84,6 @@ class JobContext:
         self._stage = task.stage if task.stage in spec.steps else next(iter(spec.steps))
         self._job_thread = threading.current_thread()
         self._throttle = Throttle(self._save_progress, settings.TASK_PROGRESS_INTERVAL)
-        self._throttle.saved()  # the claim just wrote the row: the first step's start rides the next write
         # Step rows' changes not yet written (name -> fields), merged into the next write; guarded by
         # _steps_lock because the throttle's timer thread writes too.
         self._dirty_steps: dict[str, dict[str, Any]] = {}
@@ -114,15 +113,17 @@ class JobContext:
     def step(self, name: str) -> Iterator[JobContext]:
         """Run the body as step `name`: marks it started, then completed (or failed/cancelled).
 
-        The step's start and end reach the database with the next progress write (at most
-        TASK_PROGRESS_INTERVAL later) or with the task's final status, in the same transaction.
+        The start is written at once (with the previous step's end); the end rides the next write: the
+        next step's start, a progress write (at most TASK_PROGRESS_INTERVAL later) or the final status.
         """
         if name not in self._subtasks:
             raise KeyError(f"job {self.kind!r} declares no step {name!r}")
         self.checkpoint()
         self._current = name
         self._subtasks[name].status = SubTask.Status.PROCESSING
+        # Written at once, with the previous step's end: a crash from here on is known to be in this step.
         self._mark(name, stage=True, status=SubTask.Status.PROCESSING, started_at=timezone.now())
+        self._throttle.flush()
         try:
             yield self
         except BaseException as exc:
@@ -151,7 +152,8 @@ class JobContext:
             self._dirty_steps.setdefault(name, {}).update(fields)
             if stage:
                 self._stage = name
-        self._throttle.touch()
+        if not stage:
+            self._throttle.touch()
 
     @property
     def stage(self) -> str:

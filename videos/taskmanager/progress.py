@@ -168,11 +168,6 @@ class Throttle:
             self._last = self._clock()
         self._save()
 
-    def saved(self) -> None:
-        """Count now as a save (the caller just wrote the same state): the next change waits its turn."""
-        with self._lock:
-            self._last = self._clock()
-
     def flush(self) -> None:
         """Save now and drop any pending trailing save."""
         with self._lock:
