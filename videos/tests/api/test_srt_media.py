@@ -24,7 +24,7 @@ from videos.tests.taskmanager.helpers import wait_for
 
 URL = "/api/v1/process/srt_media/"
 SYNC_URL = "/api/v1/process/srt_media/sync"
-SENTENCE = "Glue the sheet to the dark blue background. Rice is often served in round bowls. The juice of lemons makes fine punch. The boy was there when the sun rose."
+SENTENCE = "Glue the sheet to the dark blue background. Rice is often served in round bowls. The juice of lemons makes fine punch. The boy was there when the sun rose."  # noqa: E501 - one sentence as spoken
 ORDER = ["queued", "transcribing", "processing_llm", "aligning", "completed"]
 
 

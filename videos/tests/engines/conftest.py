@@ -12,7 +12,7 @@ from videos.tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401 - the
 from videos.tests.speech import HARVARD_SENTENCES, spoken_wav
 
 # Known words, spoken by espeak-ng's en-us+f2 voice at 140 wpm.
-SPOKEN_SENTENCE = "Glue the sheet to the dark blue background. Rice is often served in round bowls. The juice of lemons makes fine punch. The boy was there when the sun rose."
+SPOKEN_SENTENCE = "Glue the sheet to the dark blue background. Rice is often served in round bowls. The juice of lemons makes fine punch. The boy was there when the sun rose."  # noqa: E501 - one sentence as spoken
 
 
 def ffmpeg(*args: str) -> None:

@@ -37,7 +37,7 @@ from videos.tests.taskmanager.helpers import wait_for, wait_status
 pytestmark = pytest.mark.slow
 
 # Known words spoken by espeak-ng (en-us+f2, 140 wpm) for the tests that transcribe real speech.
-SENTENCE = "Glue the sheet to the dark blue background. Rice is often served in round bowls. The juice of lemons makes fine punch. The boy was there when the sun rose."
+SENTENCE = "Glue the sheet to the dark blue background. Rice is often served in round bowls. The juice of lemons makes fine punch. The boy was there when the sun rose."  # noqa: E501 - one sentence as spoken
 _work: Path | None = None
 
 

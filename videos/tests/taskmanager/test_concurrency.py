@@ -204,16 +204,20 @@ def test_deleting_a_video_and_starting_work_on_it_never_both_succeed(transaction
     settings.MAX_CONCURRENT_TASKS_PER_USER = 1000
     settings.MAX_GLOBAL_CONCURRENT_TASKS = 1000
     for round_ in range(8):
-        video = Video.objects.create(owner=user)
+        video = Video.objects.create(owner=user, width=320, duration_s=1.0)  # a picture: composable
         video.file.save(f"race{round_}.mp4", ContentFile(b"x"), save=True)
-        other = Video.objects.create(owner=user, file="videos/other.mp4")
-        if round_ % 2:
-            start = lambda: composition_start(owner=user, videos=[video.pk, other.pk])  # noqa: E731
-            refused_start = InvalidInputError
-        else:
-            start = lambda: task_submit(owner=user, kind="test_noop", video=video)  # noqa: E731
-            refused_start = VideoGoneError
-        deleted, started = in_threads(2, lambda i: video_delete(video=Video.objects.get(pk=video.pk)) if i == 0 else start())
+        other = Video.objects.create(owner=user, file="videos/other.mp4", width=320, duration_s=1.0)
+
+        def start(video=video, other=other, compose=bool(round_ % 2)):  # noqa: ANN001, ANN202
+            if compose:
+                return composition_start(owner=user, videos=[video.pk, other.pk])
+            return task_submit(owner=user, kind="test_noop", video=video)
+
+        def delete(video_id=video.pk):  # noqa: ANN001, ANN202
+            return video_delete(video=Video.objects.get(pk=video_id))
+
+        refused_start = InvalidInputError if round_ % 2 else VideoGoneError
+        deleted, started = in_threads(2, lambda i, delete=delete, start=start: delete() if i == 0 else start())
         if isinstance(started, ProcessingTask):
             assert isinstance(deleted, TaskConflictError) and deleted.extra["task_id"] == str(started.pk)
             assert Video.objects.filter(pk=video.pk).exists()
