@@ -380,25 +380,28 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def is_dead_local_worker(worker_id: str, my_worker_id: str) -> bool:
+    """`worker_id` (host:pid:nonce) names an earlier life of our process, or a process gone from this host.
+
+    Call with ids of this host only; our own live id is never dead.
+    """
+    if worker_id == my_worker_id:
+        return False
+    try:
+        pid = int(worker_id.split(":")[1])
+    except (IndexError, ValueError):
+        return False
+    return str(pid) == my_worker_id.split(":")[1] or not pid_alive(pid)
+
+
 def dead_local_workers(my_worker_id: str) -> list[str]:
     """Worker ids on this host that belonged to processes no longer alive (or an earlier life of ours)."""
-    host, my_pid, _ = my_worker_id.split(":")
-    dead = []
     owners = (
-        ProcessingTask.objects.filter(status=Status.PROCESSING, worker_id__startswith=f"{host}:")
+        ProcessingTask.objects.filter(status=Status.PROCESSING, worker_id__startswith=f"{_host()}:")
         .values_list("worker_id", flat=True)
         .distinct()
     )
-    for worker_id in owners:
-        if worker_id == my_worker_id:
-            continue
-        try:
-            pid = int(worker_id.split(":")[1])
-        except (IndexError, ValueError):
-            continue
-        if str(pid) == my_pid or not pid_alive(pid):
-            dead.append(worker_id)
-    return dead
+    return [worker_id for worker_id in owners if is_dead_local_worker(worker_id, my_worker_id)]
 
 
 def recover_orphans(my_worker_id: str, *, startup: bool = False) -> list[Any]:
