@@ -36,9 +36,14 @@ class VideosConfig(AppConfig):
         from videos.idempotency.janitor import IdempotencyJanitor
         from videos.media import process
         from videos.services.videos import video_sync_status
-        from videos.taskmanager.hooks import add_failure_describer, set_child_processes
+        from videos.taskmanager.hooks import (
+            add_failure_describer,
+            add_progress_hook,
+            add_status_hook,
+            on_transition,
+            set_child_processes,
+        )
         from videos.taskmanager.manager import register_companion
-        from videos.taskmanager.store import add_progress_hook, add_status_hook, on_transition
         from videos.webhooks.events import on_task_progress, on_task_transition
         from videos.webhooks.sender import WebhookSender
 

@@ -22,7 +22,7 @@ from videos.exceptions import (
     VideoGoneError,
 )
 from videos.models import ActiveTaskCount, ProcessingTask, SubTask, Video
-from videos.taskmanager import store
+from videos.taskmanager import hooks, store
 from videos.taskmanager.backends import get_backend
 from videos.taskmanager.context import remove_task_tmp_dir
 from videos.taskmanager.manager import get_task_manager
@@ -86,7 +86,7 @@ def task_submit(
                 for i, (name, weight) in enumerate(spec.steps.items())
             )
             if video is not None:
-                store.run_status_hook(task)
+                hooks.run_status_hook(task)
             transaction.on_commit(lambda: get_backend().enqueue(task.pk))
     except IntegrityError:
         # The partial unique index caught a concurrent twin the check above could not see, or the video went.

@@ -14,7 +14,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from videos.models import ProcessingTask, SubTask
-from videos.taskmanager import store
+from videos.taskmanager import hooks
 from videos.taskmanager.progress import ProgressTracker, Throttle
 from videos.taskmanager.registry import JobSpec
 
@@ -215,7 +215,7 @@ class JobContext:
                 )
                 if owned:
                     self._write_steps(steps)
-                    store.run_progress_hooks(self.task_id, self.owner_id)
+                    hooks.run_progress_hooks(self.task_id, self.owner_id)
             if not owned:
                 # Cancelled by force, failed by a timeout or recovered by another worker: stop working.
                 self.cancel.set("lost")

@@ -1,10 +1,11 @@
 """What the app hands the engine room (AppConfig.ready()): the engine room imports nothing of the app.
 
 - child processes: how a job's children are marked with their attempt and killed when left over;
-- failure describers: the message users see for an error the app knows (a full disk, say).
+- failure describers: the message users see for an error the app knows (a full disk, say);
+- transition, status and progress hooks, run inside the transactions of the writes they follow
+  (store.py, context.py): an outbox, a video's status.
 
-Transition and progress hooks live with the writes they follow (store.py); companions with the
-TaskManager (manager.py).
+Companions (threads that live with a TaskManager) register with manager.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from videos.models import ProcessingTask
 
 
 class ChildProcesses(Protocol):
@@ -61,3 +65,51 @@ def describe_failure(exc: BaseException) -> tuple[str, str | None] | None:
     return None
 
 
+_PROGRESS_HOOKS: list[Callable[[Any, Any], None]] = []
+
+
+def add_progress_hook(hook: Callable[[Any, Any], None]) -> None:
+    """Run `hook(task_id, owner_id)` inside the transaction of each persisted progress write (throttled)."""
+    if hook not in _PROGRESS_HOOKS:
+        _PROGRESS_HOOKS.append(hook)
+
+
+def run_progress_hooks(task_id: Any, owner_id: Any) -> None:
+    for hook in _PROGRESS_HOOKS:
+        hook(task_id, owner_id)
+
+
+_STATUS_HOOKS: list[Callable[[ProcessingTask], None]] = []
+
+
+def add_status_hook(hook: Callable[[ProcessingTask], None]) -> None:
+    """Run `hook(task)` when a task is created or changes state, in that transaction (a video's status)."""
+    if hook not in _STATUS_HOOKS:
+        _STATUS_HOOKS.append(hook)
+
+
+def run_status_hook(task: ProcessingTask) -> None:
+    """Let the app put dependent state right in the same transaction."""
+    for hook in _STATUS_HOOKS:
+        hook(task)
+
+
+TransitionHook = Callable[["ProcessingTask", str], None]
+_hooks: list[TransitionHook] = []
+
+
+def on_transition(hook: TransitionHook) -> TransitionHook:
+    """Register `hook(task, event)`, called inside every transition's transaction (outboxes, audit)."""
+    if hook not in _hooks:
+        _hooks.append(hook)
+    return hook
+
+
+def run_transition_hooks(task: ProcessingTask, event: str) -> None:
+    for hook in list(_hooks):
+        hook(task, event)
+
+
+def remove_transition_hook(hook: TransitionHook) -> None:
+    if hook in _hooks:
+        _hooks.remove(hook)

@@ -1,4 +1,4 @@
-"""The task table's state changes: claim, renew, finish, recover. Each is one short transaction.
+"""The task table's state changes: claim, renew, finish, requeue, cancel. Each is one short transaction.
 
 Every change is a conditional UPDATE on (id, status[, worker_id]) so two workers, a zombie thread
 and a recoverer can never both win.
@@ -7,19 +7,15 @@ and a recoverer can never both win.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from videos.models import ProcessingTask, SubTask
-from videos.taskmanager.hooks import child_processes
+from videos.taskmanager.hooks import run_status_hook, run_transition_hooks
 
 log = logging.getLogger("montage.tasks")
 Status = ProcessingTask.Status
@@ -44,52 +40,7 @@ def log_transition(task: ProcessingTask, event: str, **fields: Any) -> None:
     )
 
 
-_PROGRESS_HOOKS: list[Callable[[Any, Any], None]] = []
-
-
-def add_progress_hook(hook: Callable[[Any, Any], None]) -> None:
-    """Run `hook(task_id, owner_id)` inside the transaction of each persisted progress write (throttled)."""
-    if hook not in _PROGRESS_HOOKS:
-        _PROGRESS_HOOKS.append(hook)
-
-
-def run_progress_hooks(task_id: Any, owner_id: Any) -> None:
-    for hook in _PROGRESS_HOOKS:
-        hook(task_id, owner_id)
-
-
-_STATUS_HOOKS: list[Callable[[ProcessingTask], None]] = []
-
-
-def add_status_hook(hook: Callable[[ProcessingTask], None]) -> None:
-    """Run `hook(task)` when a task is created or changes state, in that transaction (a video's status)."""
-    if hook not in _STATUS_HOOKS:
-        _STATUS_HOOKS.append(hook)
-
-
-def run_status_hook(task: ProcessingTask) -> None:
-    """Let the app put dependent state right in the same transaction."""
-    for hook in _STATUS_HOOKS:
-        hook(task)
-
-
-TransitionHook = Callable[[ProcessingTask, str], None]
-_hooks: list[TransitionHook] = []
-
-
-def on_transition(hook: TransitionHook) -> TransitionHook:
-    """Register `hook(task, event)`, called inside every transition's transaction (outboxes, audit)."""
-    if hook not in _hooks:
-        _hooks.append(hook)
-    return hook
-
-
-def remove_transition_hook(hook: TransitionHook) -> None:
-    if hook in _hooks:
-        _hooks.remove(hook)
-
-
-def _host() -> str:
+def host_name() -> str:
     return socket.gethostname()
 
 
@@ -102,7 +53,7 @@ def _locked(task_id: Any, where: dict[str, Any]) -> ProcessingTask | None:
     return ProcessingTask.objects.select_for_update().defer(*_HEAVY).filter(pk=task_id, **where).first()
 
 
-def _transition(
+def transition(
     task_id: Any,
     event: str,
     *,
@@ -141,7 +92,7 @@ def _transition(
             log = _end_attempt(log, outcome, now, stage_before, detail)
         if begin_attempt:
             entry = {"attempt": task.attempts, "started_at": now.isoformat(), "ended_at": None}
-            log.append(entry | {"stage": task.stage, "outcome": "running", "host": _host(), "pids": []})
+            log.append(entry | {"stage": task.stage, "outcome": "running", "host": host_name(), "pids": []})
         if log != (task.attempts_log or []):
             task.attempts_log = changes["attempts_log"] = log
         if before is not None:
@@ -155,8 +106,7 @@ def _transition(
         elif subtasks:
             _close_subtasks(task.pk, subtasks, now)
         run_status_hook(task)
-        for hook in list(_hooks):
-            hook(task, event)
+        run_transition_hooks(task, event)
     log_transition(task, event, **(log_fields or {}))
     return task
 
@@ -188,7 +138,7 @@ def record_child(task_id: Any, worker_id: str, pid: int) -> None:
 
 def local_child_pids(task: ProcessingTask) -> list[int]:
     """Child pids recorded by attempts that ran on this host."""
-    host = _host()
+    host = host_name()
     return [pid for entry in task.attempts_log or [] if entry.get("host") == host for pid in entry.get("pids", [])]
 
 
@@ -219,7 +169,7 @@ def claim_next(worker_id: str, *, task_id: Any = None) -> ProcessingTask | None:
         task = pending.select_for_update(skip_locked=skip_locked).defer(*_HEAVY).first()
         if task is None:
             return None
-        return _transition(
+        return transition(
             task.pk,
             "started",
             where={"status": Status.PENDING},
@@ -273,7 +223,7 @@ def finish(
         fields.update(progress=100.0, eta_seconds=0.0, result=result)
     else:
         fields.update(eta_seconds=None, error_message=error)
-    task = _transition(
+    task = transition(
         task_id,
         status,
         where={"status": Status.PROCESSING, "worker_id": worker_id},
@@ -290,7 +240,7 @@ def finish(
 
 def requeue(task_id: Any, worker_id: str) -> bool:
     """Give our task back to the queue (graceful shutdown): another life resumes it."""
-    task = _transition(
+    task = transition(
         task_id,
         "requeued",
         where={"status": Status.PROCESSING, "worker_id": worker_id},
@@ -315,7 +265,7 @@ def _cancelled_fields(**extra: Any) -> dict[str, Any]:
 
 def cancel_pending(task_id: Any) -> bool:
     """pending -> cancelled directly; False if it was no longer pending."""
-    task = _transition(
+    task = transition(
         task_id,
         "cancelled",
         where={"status": Status.PENDING},
@@ -336,7 +286,7 @@ def request_cancel(task_id: Any) -> bool:
 
 def force_cancel(task_id: Any, message: str) -> bool:
     """Cancel an active task in the database at once, whoever runs it; its worker notices and stops."""
-    task = _transition(
+    task = transition(
         task_id,
         "cancelled",
         where={"status__in": ProcessingTask.ACTIVE},
@@ -359,97 +309,3 @@ def _close_subtasks(task_id: Any, status: str, now: Any) -> None:
         open_.exclude(status=SubTask.Status.FAILED).update(status=SubTask.Status.CANCELLED)
 
 
-# Recovery -------------------------------------------------------------------------------------
-def make_worker_id() -> str:
-    """Host, pid and a nonce: a new identity for every life of every process."""
-    return f"{_host()}:{os.getpid()}:{os.urandom(4).hex()}"
-
-
-def pid_alive(pid: int) -> bool:
-    """True while a process with this pid runs here (a zombie counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child that nobody reaped yet is a zombie: dead for our purposes
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def is_dead_local_worker(worker_id: str, my_worker_id: str) -> bool:
-    """`worker_id` (host:pid:nonce) names an earlier life of our process, or a process gone from this host.
-
-    Call with ids of this host only; our own live id is never dead.
-    """
-    if worker_id == my_worker_id:
-        return False
-    try:
-        pid = int(worker_id.split(":")[1])
-    except (IndexError, ValueError):
-        return False
-    return str(pid) == my_worker_id.split(":")[1] or not pid_alive(pid)
-
-
-def dead_local_workers(my_worker_id: str) -> list[str]:
-    """Worker ids on this host that belonged to processes no longer alive (or an earlier life of ours)."""
-    owners = (
-        ProcessingTask.objects.filter(status=Status.PROCESSING, worker_id__startswith=f"{_host()}:")
-        .values_list("worker_id", flat=True)
-        .distinct()
-    )
-    return [worker_id for worker_id in owners if is_dead_local_worker(worker_id, my_worker_id)]
-
-
-def recover_orphans(my_worker_id: str, *, startup: bool = False) -> list[Any]:
-    """Put tasks whose worker died back to pending (or fail them after TASK_MAX_ATTEMPTS)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.TASK_LEASE_SECONDS)
-    orphaned = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    if startup:
-        dead = dead_local_workers(my_worker_id)
-        if dead:
-            orphaned |= Q(worker_id__in=dead)
-    candidates = list(
-        ProcessingTask.objects.filter(Q(status=Status.PROCESSING) & orphaned)
-        .exclude(worker_id=my_worker_id)
-        .values_list("pk", "worker_id", "attempts")
-    )
-    recovered = []
-    for pk, worker_id, attempts in candidates:
-        if _recover_one(pk, worker_id, attempts):
-            recovered.append(pk)
-    return recovered
-
-
-def _recover_one(pk: Any, worker_id: str, attempts: int) -> bool:
-    exhausted = attempts >= settings.TASK_MAX_ATTEMPTS
-    if exhausted:
-        fields: dict[str, Any] = dict(
-            status=Status.FAILED,
-            finished_at=timezone.now(),
-            stage=Status.FAILED,
-            eta_seconds=None,
-            error_message=(
-                f"Interrupted: the worker running this task stopped (server restart or crash) "
-                f"during attempt {attempts} of {settings.TASK_MAX_ATTEMPTS}; it was not retried again."
-            ),
-        )
-    else:
-        fields = dict(status=Status.PENDING, stage="queued", eta_seconds=None)
-    task = _transition(
-        pk,
-        "recovered",
-        where={"status": Status.PROCESSING, "worker_id": worker_id},
-        fields={"worker_id": "", **fields},
-        subtasks=Status.FAILED if exhausted else "requeue",
-        outcome="interrupted",
-        log_fields={"previous_worker": worker_id, "outcome": fields["status"]},
-    )
-    if task is None:
-        return False
-    if worker_id.startswith(f"{_host()}:"):  # a dead life of a process on this host: its children go too
-        child_processes().kill_leftovers(str(pk), local_child_pids(task))
-    return True

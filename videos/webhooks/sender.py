@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from videos.net.url_guard import CheckedURL, UnsafeURLError, check_url
-from videos.taskmanager.store import is_dead_local_worker
+from videos.taskmanager.recovery import is_dead_local_worker
 from videos.webhooks.events import fill_payloads
 from videos.webhooks.models import WebhookAttempt, WebhookDelivery
 from videos.webhooks.signing import signed_headers

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from videos.models import ProcessingTask, SubTask
 from videos.services.tasks import task_cancel, task_submit
-from videos.taskmanager import store
+from videos.taskmanager import recovery, store
 from videos.taskmanager.context import task_tmp_dir
 from videos.taskmanager.manager import TaskManager, get_task_manager, reset_task_manager
 from videos.tests import jobs_for_tests
@@ -104,7 +104,7 @@ def test_orphan_past_max_attempts_fails_as_interrupted(transactional_db, user, s
     ProcessingTask.objects.filter(pk=task.pk).update(
         status="processing", worker_id="elsewhere:1:dead", attempts=2, heartbeat_at=timezone.now() - timedelta(hours=1)
     )
-    assert store.recover_orphans("here:2:live") == [task.pk]
+    assert recovery.recover_orphans("here:2:live") == [task.pk]
     task.refresh_from_db()
     assert task.status == "failed" and "Interrupted" in task.error_message and "attempt 2 of 2" in task.error_message
 
@@ -140,7 +140,7 @@ def test_live_sibling_on_this_host_is_not_recovered(transactional_db, user):
             attempts=1,
             heartbeat_at=timezone.now(),
         )
-        assert store.recover_orphans(store.make_worker_id(), startup=True) == []
+        assert recovery.recover_orphans(recovery.make_worker_id(), startup=True) == []
     finally:
         sibling.kill()
         sibling.wait()
