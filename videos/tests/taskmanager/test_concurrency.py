@@ -4,6 +4,7 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from django.db import connections
 from hypothesis import given
 from hypothesis import settings as hsettings
@@ -94,11 +95,8 @@ def test_per_user_limit_answers_before_the_global_one(transactional_db, user, se
     settings.MAX_GLOBAL_CONCURRENT_TASKS = 2
     task_submit(owner=user, kind="test_noop")
     task_submit(owner=user, kind="test_noop")
-    try:
+    with pytest.raises(UserTaskLimitError):
         task_submit(owner=user, kind="test_noop")
-    except UserTaskLimitError:
-        return
-    raise AssertionError("third task accepted")
 
 
 def test_one_active_task_per_video_and_kind_under_concurrency(transactional_db, user):
@@ -124,12 +122,8 @@ def test_the_database_itself_refuses_a_duplicate_active_task(transactional_db, u
 
     video = Video.objects.create(owner=user, file="videos/none.mp4")
     ProcessingTask.objects.create(owner=user, kind="x", video=video)
-    try:
-        with transaction.atomic():
-            ProcessingTask.objects.create(owner=user, kind="x", video=video, status="processing")
-    except IntegrityError:
-        return
-    raise AssertionError("partial unique index missing")
+    with pytest.raises(IntegrityError), transaction.atomic():  # the partial unique index
+        ProcessingTask.objects.create(owner=user, kind="x", video=video, status="processing")
 
 
 def test_submit_cancel_and_run_from_many_threads_runs_each_task_at_most_once(task_manager, user, settings):

@@ -160,8 +160,11 @@ def test_workers_run_at_most_task_workers_at_once(transactional_db, user, settin
     manager = TaskManager(workers=2).start()
     try:
         tasks = [task_submit(owner=user, kind="test_gate", args={"gate_name": f"pool-{i}"}) for i in range(4)]
-        assert wait_for(lambda: ProcessingTask.objects.filter(status="processing").count() == 2)
-        time.sleep(0.3)
+        events = [jobs_for_tests.started(f"pool-{i}") for i in range(4)]
+        assert wait_for(lambda: sum(event.is_set() for event in events) == 2)
+        waiting = [i for i in range(4) if not events[i].is_set()]
+        # No third job starts: the waiting ones' start events stay unset for a bounded while.
+        assert not any(events[i].wait(0.15) for i in waiting)
         assert ProcessingTask.objects.filter(status="processing").count() == 2
         assert ProcessingTask.objects.filter(status="pending").count() == 2
         for i in range(4):

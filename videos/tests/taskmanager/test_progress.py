@@ -2,6 +2,7 @@
 
 import threading
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -55,11 +56,8 @@ def test_weighted_sum():
 
 def test_unknown_step_is_an_error():
     tracker = ProgressTracker({"a": 100})
-    try:
+    with pytest.raises(KeyError):
         tracker.update("b", 0.5)
-    except KeyError:
-        return
-    raise AssertionError("unknown step accepted")
 
 
 class FakeClock:
