@@ -70,14 +70,14 @@ def cancel_and_report(request: Request, pk: str) -> Response:
     return Response(task_progress_from_rows(rows), status=status.HTTP_202_ACCEPTED)
 
 
-def progress_poll(request: Request, pk: str) -> JsonResponse:
+def progress_poll(request: Request, pk: str) -> Response:
     """TaskProgress in one query and no serializer: status polls are the hottest request."""
-    return JsonResponse(task_progress_from_rows(selectors.task_progress_rows(owner=request.user, task_id=pk)))
+    return Response(task_progress_from_rows(selectors.task_progress_rows(owner=request.user, task_id=pk)))
 
 
 class TaskDetailApi(APIView):
     @extend_schema(responses=TaskProgressSerializer)
-    def get(self, request: Request, pk: str) -> JsonResponse:
+    def get(self, request: Request, pk: str) -> Response:
         """A task's progress."""
         return progress_poll(request, pk)
 
@@ -89,7 +89,7 @@ class TaskDetailApi(APIView):
 
 class TaskStatusApi(APIView):
     @extend_schema(responses=TaskProgressSerializer)
-    def get(self, request: Request, pk: str) -> JsonResponse:
+    def get(self, request: Request, pk: str) -> Response:
         """A task's progress (alias of the task detail)."""
         return progress_poll(request, pk)
 
