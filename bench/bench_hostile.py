@@ -149,9 +149,6 @@ def main() -> None:
 
         django.setup()
         call_command("migrate", "--noinput", verbosity=0)
-        from videos.taskmanager.registry import load_job_modules
-
-        load_job_modules()
         srt_rows = bench_srt(args.runs)
         list_rows = bench_task_list(args.runs)
         throttle_rows = bench_throttle_cache(args.runs)

@@ -1,5 +1,7 @@
 """The videos app. It starts no TaskManager itself: the serving process does, once it really serves."""
 
+import importlib
+
 from django.apps import AppConfig
 from django.conf import settings
 
@@ -9,27 +11,46 @@ def autostart_enabled() -> bool:
     return str(settings.TASK_AUTOSTART).lower() not in {"0", "false", "no"}
 
 
+def load_job_modules() -> None:
+    """Import the modules whose @job decorators fill the task registry (idempotent): ours, and
+    TASK_EXTRA_JOB_MODULES (test and fault-injection kinds in server subprocesses)."""
+    importlib.import_module("videos.jobs")
+    for module in settings.TASK_EXTRA_JOB_MODULES:
+        importlib.import_module(module)
+
+
 class VideosConfig(AppConfig):
     name = "videos"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from videos import checks  # noqa: F401 - registers the system checks
-        from videos.taskmanager.registry import load_job_modules
 
         load_job_modules()
-        self._wire_integrations()
+        self._wire_engine_room()
 
     @staticmethod
-    def _wire_integrations() -> None:
-        """The engine room imports nothing of ours: hand it the outbox hook and the threads it should own."""
+    def _wire_engine_room() -> None:
+        """The engine room imports nothing of ours: hand it our hooks, children and the threads it should own."""
+        from videos.exceptions import describe_storage_failure
         from videos.idempotency.janitor import IdempotencyJanitor
         from videos.idempotency.services import link_created_task
+        from videos.media import process
+        from videos.services.videos import video_sync_status
+        from videos.taskmanager.hooks import (
+            add_failure_describer,
+            add_progress_hook,
+            add_status_hook,
+            on_transition,
+            set_child_processes,
+        )
         from videos.taskmanager.manager import register_companion
-        from videos.taskmanager.store import add_progress_hook, on_transition
         from videos.webhooks.events import on_task_progress, on_task_transition
         from videos.webhooks.sender import WebhookSender
 
+        set_child_processes(process)  # the module: attempt_scope() and kill_leftovers()
+        add_failure_describer(describe_storage_failure)
+        add_status_hook(video_sync_status)
         on_transition(on_task_transition)
         on_transition(link_created_task)
         add_progress_hook(on_task_progress)

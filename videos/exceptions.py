@@ -8,6 +8,11 @@ STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT})
 STORAGE_FULL_MESSAGE = "Not enough disk space for the output (the server's storage is full or not writable)."
 
 
+def describe_storage_failure(exc: BaseException) -> tuple[str, str] | None:
+    """A task's failure message for a full or read-only disk (the OS's own words kept as detail)."""
+    return (STORAGE_FULL_MESSAGE, str(exc)) if is_storage_error(exc) else None
+
+
 def is_storage_error(exc: BaseException) -> bool:
     """An OSError (anywhere in the cause chain) that means no room or no write access on the disk."""
     seen: BaseException | None = exc

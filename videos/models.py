@@ -1,6 +1,7 @@
 """Montage's data: videos, their subtitle segments, and the tasks that work on them."""
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -65,6 +66,16 @@ class SubtitleSegment(models.Model):
 
 # Kinds that write a video (its file or transcript): at most one of them is active per video.
 WRITER_KINDS = ("reprocess", "transcription", "import")
+
+
+def shown_progress(status: str, progress: float) -> float:
+    """The progress users see: 100 exactly when completed, else the stored value capped below it."""
+    return 100.0 if status == "completed" else min(round(progress, 2), 99.9)
+
+
+def resumed(attempts_log: list[dict[str, Any]] | None) -> bool:
+    """True once an attempt was interrupted and another one started (or waits to)."""
+    return any(entry.get("outcome") == "interrupted" for entry in attempts_log or [])
 
 
 class ProcessingTask(models.Model):
@@ -134,6 +145,14 @@ class ProcessingTask(models.Model):
         return f"{self.kind} {self.id} ({self.status})"
 
     @property
+    def shown_progress(self) -> float:
+        return shown_progress(self.status, self.progress)
+
+    @property
+    def resumed(self) -> bool:
+        return resumed(self.attempts_log)
+
+    @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
@@ -167,6 +186,21 @@ class SubTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id}:{self.name}"
+
+
+class ActiveTaskCount(models.Model):
+    """One row: how many tasks are pending or processing, kept by database triggers (migration 0006).
+
+    The global limit reads it in the creating transaction: the trigger's update of this row after the
+    task's insert holds the row until commit, so creators queue only for that moment (not for the whole
+    creation, as a global lock did), and any write path (workers, admin, cascades) keeps it true.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    active = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.active} active tasks"
 
 
 # Integrations live in modules of their own; importing them here registers them with the app.

@@ -13,34 +13,68 @@ from videos.engines.paragraphs.rules import RulesParagraphEngine
 from videos.engines.subtitles import cues_from_segments
 from videos.models import ProcessingTask, SubTask, Video
 
+# TaskProgress's columns: the task's, then each step's (API.md "Task objects").
+PROGRESS_TASK_FIELDS = (
+    "id",
+    "kind",
+    "status",
+    "stage",
+    "progress",
+    "eta_seconds",
+    "video_id",
+    "attempts",
+    "error_message",
+    "cancel_requested",
+    "created_at",
+    "started_at",
+    "updated_at",
+    "finished_at",
+    "retry_of_id",
+    "attempts_log",
+)
+PROGRESS_STEP_FIELDS = ("name", "weight", "status", "progress", "started_at", "finished_at")
 
-def task_list(
-    *, owner: User, status: str | None = None, kind: str | None = None
-) -> QuerySet[ProcessingTask]:
+
+def task_progress_rows(*, owner: User, task_id: Any) -> list[dict[str, Any]]:
+    """One of the user's tasks with its steps in ONE query (a row per step): what a status poll reads.
+
+    Raises DoesNotExist (a 404) for another user's or an unknown task. Polls are the hottest read.
+    """
+    rows = list(
+        ProcessingTask.objects.filter(owner=owner, pk=task_id)
+        .order_by("subtasks__position")
+        .values(*PROGRESS_TASK_FIELDS, *(f"subtasks__{name}" for name in PROGRESS_STEP_FIELDS))
+    )
+    if not rows:
+        raise ProcessingTask.DoesNotExist("No such task.")
+    return rows
+
+
+def task_list(*, owner: User) -> QuerySet[ProcessingTask]:
     """A user's tasks, newest first, with subtasks prefetched for TaskProgress."""
-    return _tasks(owner, status, kind, SubTask.objects.order_by("position"))
+    return _tasks(owner, SubTask.objects.order_by("position"))
 
 
-def task_summaries(
-    *, owner: User, status: str | None = None, kind: str | None = None
-) -> QuerySet[ProcessingTask]:
+def task_summaries(*, owner: User) -> QuerySet[ProcessingTask]:
     """task_list() for TaskProgress lists: without the tasks' and steps' `args`/`result` JSON.
 
     TaskProgress shows neither, and they grow with the work (10,000 clip ids, every cue of a file):
     loading them made a page of such tasks cost 100-300 ms.
     """
     steps = SubTask.objects.defer("result").order_by("position")
-    return _tasks(owner, status, kind, steps).defer("args", "result")
+    return _tasks(owner, steps).defer("args", "result")
 
 
-def _tasks(owner: User, status: str | None, kind: str | None, steps: QuerySet[SubTask]) -> QuerySet[ProcessingTask]:
-    qs = ProcessingTask.objects.filter(owner=owner).prefetch_related(Prefetch("subtasks", queryset=steps))
-    # Distinct non-empty names only: "?status=,,,..." once became 100,000 SQL parameters (a 500 on SQLite).
-    if status:
-        qs = qs.filter(status__in={name for name in status.split(",") if name})
-    if kind:
-        qs = qs.filter(kind__in={name for name in kind.split(",") if name})
-    return qs.order_by("-created_at")
+def _tasks(owner: User, steps: QuerySet[SubTask]) -> QuerySet[ProcessingTask]:
+    """Filters by status and kind: api/filters.py."""
+    return ProcessingTask.objects.filter(owner=owner).prefetch_related(Prefetch("subtasks", queryset=steps)).order_by(
+        "-created_at"
+    )
+
+
+def task_row(*, owner: User, task_id: Any) -> ProcessingTask:
+    """One of the user's tasks without its steps, for a write (cancel, retry); another user's is a 404."""
+    return ProcessingTask.objects.select_related("owner", "video").get(owner=owner, pk=task_id)
 
 
 def task_get(*, owner: User, task_id: Any, kind: str | None = None) -> ProcessingTask:

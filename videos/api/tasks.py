@@ -17,13 +17,18 @@ from rest_framework.views import APIView
 
 from videos import selectors
 from videos.api.auth import is_staff_caller
+from videos.api.filters import TaskFilter
 from videos.api.pagination import StrictPageNumberPagination
-from videos.api.serializers import AsyncTaskResponseSerializer, TaskProgressSerializer, accepted, task_progress
+from videos.api.serializers import (
+    AsyncTaskResponseSerializer,
+    TaskProgressSerializer,
+    accepted,
+    task_progress_from_rows,
+)
 from videos.exceptions import InvalidInputError, NotCompletedError
 from videos.models import ProcessingTask
 from videos.services.tasks import task_cancel, task_retry
 from videos.taskmanager.manager import get_task_manager
-from videos.taskmanager.registry import job_kinds
 
 Status = ProcessingTask.Status
 
@@ -40,22 +45,13 @@ class TaskListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         """Your tasks, newest first, paginated."""
-        _check_filter("status", request.query_params.get("status"), ProcessingTask.Status.values)
-        _check_filter("kind", request.query_params.get("kind"), job_kinds())
-        qs = selectors.task_summaries(
-            owner=request.user, status=request.query_params.get("status"), kind=request.query_params.get("kind")
-        )
+        filters = TaskFilter(request.query_params, queryset=selectors.task_summaries(owner=request.user))
+        if not filters.is_valid():
+            raise InvalidInputError(next(iter(filters.errors.values()))[0], errors=filters.errors)
+        qs = filters.qs
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(TaskProgressSerializer(page, many=True).data)
-
-
-def _check_filter(name: str, value: str | None, allowed: list[str]) -> None:
-    """A filter naming an unknown status or kind is a mistake worth saying, not an empty page."""
-    unknown = [v for v in (value or "").split(",") if v and v not in allowed]
-    if unknown:
-        message = f"Unknown {name} {unknown[0]!r}; use one of {', '.join(allowed)} (comma-separated)."
-        raise InvalidInputError(message, errors={name: [message]})
 
 
 def _strict_bool(request: Request, name: str) -> bool:
@@ -69,17 +65,21 @@ def _strict_bool(request: Request, name: str) -> bool:
 
 def cancel_and_report(request: Request, pk: str) -> Response:
     """202 with the task's progress after the cancel (cancelled, or still stopping)."""
-    task = task_cancel(task=selectors.task_get(owner=request.user, task_id=pk))
-    return Response(
-        task_progress(selectors.task_get(owner=request.user, task_id=task.pk)), status=status.HTTP_202_ACCEPTED
-    )
+    task = task_cancel(task=selectors.task_row(owner=request.user, task_id=pk))
+    rows = selectors.task_progress_rows(owner=request.user, task_id=task.pk)
+    return Response(task_progress_from_rows(rows), status=status.HTTP_202_ACCEPTED)
+
+
+def progress_poll(request: Request, pk: str) -> Response:
+    """TaskProgress in one query and no serializer: status polls are the hottest request."""
+    return Response(task_progress_from_rows(selectors.task_progress_rows(owner=request.user, task_id=pk)))
 
 
 class TaskDetailApi(APIView):
     @extend_schema(responses=TaskProgressSerializer)
     def get(self, request: Request, pk: str) -> Response:
         """A task's progress."""
-        return Response(task_progress(selectors.task_get(owner=request.user, task_id=pk)))
+        return progress_poll(request, pk)
 
     @extend_schema(request=None, responses={202: TaskProgressSerializer})
     def delete(self, request: Request, pk: str) -> Response:
@@ -91,7 +91,7 @@ class TaskStatusApi(APIView):
     @extend_schema(responses=TaskProgressSerializer)
     def get(self, request: Request, pk: str) -> Response:
         """A task's progress (alias of the task detail)."""
-        return Response(task_progress(selectors.task_get(owner=request.user, task_id=pk)))
+        return progress_poll(request, pk)
 
 
 class TaskCancelApi(APIView):
@@ -105,7 +105,7 @@ class TaskRetryApi(APIView):
     @extend_schema(request=None, responses={202: AsyncTaskResponseSerializer})
     def post(self, request: Request, pk: str) -> Response:
         """Start a new task with the same kind and arguments as a failed or cancelled one."""
-        new = task_retry(task=selectors.task_get(owner=request.user, task_id=pk))
+        new = task_retry(task=selectors.task_row(owner=request.user, task_id=pk))
         return accepted(new, message=f"Retry of task {pk} queued.")
 
 
@@ -118,7 +118,7 @@ class TaskResultApi(APIView):
     )
     def get(self, request: Request, pk: str) -> Response:
         """The result of a completed task (409 not_completed before that)."""
-        task = selectors.task_get(owner=request.user, task_id=pk)
+        task = selectors.task_row(owner=request.user, task_id=pk)
         if task.status != ProcessingTask.Status.COMPLETED:
             raise NotCompletedError(
                 f"The task is {task.status}; its result exists once it has completed.", status=task.status

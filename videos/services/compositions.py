@@ -21,7 +21,7 @@ from videos.exceptions import (
     UnsupportedMediaError,
 )
 from videos.models import ProcessingTask, Video
-from videos.services.tasks import lock_task_creation, task_submit
+from videos.services.tasks import lock_owner_tasks, task_submit
 from videos.services.videos import video_file_url, video_store
 from videos.text import single_line
 
@@ -58,7 +58,7 @@ def composition_start(
     if size is not None:
         args["size"] = list(size)
     with transaction.atomic():
-        lock_task_creation()  # an input cannot be deleted between this check and the task's insert
+        lock_owner_tasks(owner.pk)  # an input cannot be deleted between this check and the task's insert
         owned = {
             str(row["pk"]): row
             for row in Video.objects.filter(owner=owner, pk__in=set(ids)).values(

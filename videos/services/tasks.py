@@ -10,7 +10,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from videos.exceptions import (
@@ -22,28 +21,29 @@ from videos.exceptions import (
     UserTaskLimitError,
     VideoGoneError,
 )
-from videos.models import ProcessingTask, SubTask, Video
-from videos.taskmanager import store
+from videos.models import ActiveTaskCount, ProcessingTask, SubTask, Video
+from videos.taskmanager import hooks, store
 from videos.taskmanager.backends import get_backend
 from videos.taskmanager.context import remove_task_tmp_dir
 from videos.taskmanager.manager import get_task_manager
 from videos.taskmanager.registry import get_job, kinds_in_group
 
 log = logging.getLogger("montage.tasks")
-# One number all creators lock on PostgreSQL, so that counting and inserting cannot interleave.
-LIMITS_LOCK_KEY = 0x4D6F6E74  # "Mont"
+# Namespace of the per-owner advisory locks on PostgreSQL (the other key is the owner's id).
+OWNER_LOCK_SPACE = 0x4D6F6E74  # "Mont"
 CANCEL_WAIT_SECONDS = 1.0
 
 
-def lock_task_creation() -> None:
-    """Serialise task creation and what must not interleave with it (deleting a video a task would use).
+def lock_owner_tasks(owner_id: int) -> None:
+    """Serialise one owner's task creation and what must not interleave with it (deleting their video).
 
-    Call inside a transaction. SQLite's IMMEDIATE transactions already serialise; PostgreSQL takes a
-    transaction-scoped advisory lock (re-entrant, released at commit).
+    Call inside a transaction. PostgreSQL takes a transaction-scoped advisory lock on the owner alone,
+    so creators of different users never wait for each other; SQLite's IMMEDIATE transactions already
+    serialise every writer.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LIMITS_LOCK_KEY])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [OWNER_LOCK_SPACE, owner_id % 2**31])
 
 
 def task_submit(
@@ -55,35 +55,37 @@ def task_submit(
     force: bool = False,
     retry_of: ProcessingTask | None = None,
 ) -> ProcessingTask:
-    """Queue a task of `kind`, enforcing the per-(video, kind), per-user and global limits atomically."""
+    """Queue a task of `kind`, enforcing the per-(video, kind), per-user and global limits atomically.
+
+    Per user: counted under the owner's lock. Global: the insert's trigger bumps the one counter row
+    and holds it until commit, so concurrent creators of all users read exact figures in turn.
+    """
     spec = get_job(kind)
     try:
         with transaction.atomic():
-            lock_task_creation()
+            lock_owner_tasks(owner.pk)
             if video is not None and not Video.objects.filter(pk=video.pk).exists():
                 raise VideoGoneError()
             if video is not None:
                 _clear_the_way(video=video, kinds=_exclusive_kinds(kind, spec.video_group), force=force)
-            # Both counts in one query: the creation lock is held for as few round trips as possible.
-            active = ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE).aggregate(
-                mine=Count("pk", filter=Q(owner=owner)), total=Count("pk")
-            )
-            if active["mine"] >= settings.MAX_CONCURRENT_TASKS_PER_USER:
+            if ProcessingTask.objects.filter(owner=owner, status__in=ProcessingTask.ACTIVE).count() >= (
+                settings.MAX_CONCURRENT_TASKS_PER_USER
+            ):
                 raise UserTaskLimitError(
                     f"You already have {settings.MAX_CONCURRENT_TASKS_PER_USER} active tasks "
                     "(the limit); wait for one to finish or cancel one.",
                     retry_after=10,
                 )
-            if active["total"] >= settings.MAX_GLOBAL_CONCURRENT_TASKS:
-                raise ServerBusyError(retry_after=15)
             task = ProcessingTask.objects.create(
-                owner=owner, kind=kind, args=args or {}, video=video, retry_of=retry_of, stage=spec.pending_stage
+                owner=owner, kind=kind, args=args or {}, video=video, retry_of=retry_of
             )
+            if _active_total() > settings.MAX_GLOBAL_CONCURRENT_TASKS:  # ours included: rolled back
+                raise ServerBusyError(retry_after=15)
             SubTask.objects.bulk_create(
                 SubTask(task=task, name=name, position=i, weight=weight)
                 for i, (name, weight) in enumerate(spec.steps.items())
             )
-            store.announce(task, "queued")  # none -> pending: the creation is a transition too
+            hooks.announce(task, "queued")  # none -> pending: the creation is a transition too
             transaction.on_commit(lambda: get_backend().enqueue(task.pk))
     except IntegrityError:
         # The partial unique index caught a concurrent twin the check above could not see, or the video went.
@@ -97,6 +99,11 @@ def task_submit(
         raise
     store.log_transition(task, "queued", force=force)
     return task
+
+
+def _active_total() -> int:
+    """Active tasks in all, from the trigger-kept counter row (this transaction's own insert included)."""
+    return ActiveTaskCount.objects.filter(pk=1).values_list("active", flat=True).first() or 0
 
 
 def _exclusive_kinds(kind: str, group: str) -> list[str]:
@@ -152,14 +159,14 @@ def task_cancel(*, task: ProcessingTask, wait: float = CANCEL_WAIT_SECONDS) -> P
 def task_retry(*, task: ProcessingTask) -> ProcessingTask:
     """A new task with the same kind, arguments and video as a failed or cancelled one; at most one per task.
 
-    The existing retry is looked up under the creation lock, and a unique index on `retry_of` refuses a
+    The existing retry is looked up under the owner's lock, and a unique index on `retry_of` refuses a
     second one whatever process inserts it.
     """
     if task.status not in (ProcessingTask.Status.FAILED, ProcessingTask.Status.CANCELLED):
         raise NotRetryableError(f"The task is {task.status}; only failed or cancelled tasks can be retried.")
     try:
         with transaction.atomic():
-            lock_task_creation()
+            lock_owner_tasks(task.owner_id)
             _refuse_second_retry(task)
             return task_submit(owner=task.owner, kind=task.kind, args=task.args, video=task.video, retry_of=task)
     except IntegrityError:

@@ -20,7 +20,7 @@ from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 
 from videos.exceptions import InsufficientStorageError, is_storage_error
-from videos.taskmanager.store import pid_alive
+from videos.taskmanager.recovery import pid_alive
 
 log = logging.getLogger("montage.videos")
 MAX_AGE_S = 24 * 3600  # even a live pid's file this old is a leftover (pids are reused)

@@ -27,7 +27,7 @@ from videos.media.ffmpeg import ProbeResult
 from videos.media.verify import DecodeError, check_end_decodes
 from videos.models import ProcessingTask, Video
 from videos.services.posters import video_poster_make
-from videos.services.tasks import lock_task_creation
+from videos.services.tasks import lock_owner_tasks
 from videos.services.uploads import owned_tempfile
 from videos.text import single_line
 
@@ -256,7 +256,7 @@ def video_blocking_task(*, video: Video) -> ProcessingTask | None:
 def video_delete(*, video: Video) -> None:
     """Delete a video, its file and thumbnail; refused (409) while a task works on it."""
     with transaction.atomic():
-        lock_task_creation()  # no task that would use it can be created between the check and the delete
+        lock_owner_tasks(video.owner_id)  # no task that would use it can be created between the check and the delete
         blocking = video_blocking_task(video=video)
         if blocking is not None:
             raise TaskConflictError(

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from videos.taskmanager import store
+from videos.taskmanager import recovery, store
 from videos.taskmanager.context import CancelSignal
 from videos.taskmanager.manager import get_task_manager
 from videos.taskmanager.runner import run_task
@@ -20,8 +20,6 @@ ALIASES = {
 
 
 class TaskBackend(ABC):
-    runs_in_background = True
-
     @abstractmethod
     def enqueue(self, task_id: Any) -> None:
         """Called after the creating transaction committed."""
@@ -35,16 +33,17 @@ class ThreadBackend(TaskBackend):
 
 
 class ImmediateBackend(TaskBackend):
-    """Runs every pending task inline, in the caller's thread: deterministic, for tests."""
-
-    runs_in_background = False
+    """Runs the queued task inline, in the caller's thread: deterministic, for tests."""
 
     def enqueue(self, task_id: Any) -> None:
-        run_pending_inline()
+        worker_id = recovery.make_worker_id()
+        task = store.claim_next(worker_id, task_id=task_id)
+        if task is not None:
+            run_task(task, worker_id=worker_id, cancel=CancelSignal())
 
 
 def run_pending_inline(limit: int = 100) -> int:
-    worker_id = store.make_worker_id()
+    worker_id = recovery.make_worker_id()
     count = 0
     while count < limit:
         task = store.claim_next(worker_id)

@@ -14,7 +14,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from videos.models import ProcessingTask, SubTask
-from videos.taskmanager import store
+from videos.taskmanager import hooks
 from videos.taskmanager.progress import ProgressTracker, Throttle
 from videos.taskmanager.registry import JobSpec
 
@@ -45,9 +45,6 @@ class CancelSignal:
 
     def is_set(self) -> bool:
         return self.event.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self.event.wait(timeout)
 
 
 def task_tmp_dir(task_id: Any) -> Path:
@@ -87,8 +84,17 @@ class JobContext:
         self._stage = task.stage if task.stage in spec.steps else next(iter(spec.steps))
         self._job_thread = threading.current_thread()
         self._throttle = Throttle(self._save_progress, settings.TASK_PROGRESS_INTERVAL)
-        self.tmp_dir = task_tmp_dir(self.task_id)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        # Step rows' changes not yet written (name -> fields), merged into the next write; guarded by
+        # _steps_lock because the throttle's timer thread writes too.
+        self._dirty_steps: dict[str, dict[str, Any]] = {}
+        self._steps_lock = threading.Lock()
+
+    @property
+    def tmp_dir(self) -> Path:
+        """The task's scratch directory, made on first use (most steps need none: no mkdir/rmdir for them)."""
+        path = task_tmp_dir(self.task_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     # Cancellation -----------------------------------------------------------------------------
     def checkpoint(self) -> None:
@@ -105,33 +111,58 @@ class JobContext:
 
     @contextmanager
     def step(self, name: str) -> Iterator[JobContext]:
-        """Run the body as step `name`: marks it started, then completed (or failed/cancelled)."""
+        """Run the body as step `name`: marks it started, then completed (or failed/cancelled).
+
+        The start is written at once (with the previous step's end); the end rides the next write: the
+        next step's start, a progress write (at most TASK_PROGRESS_INTERVAL later) or the final status.
+        """
         if name not in self._subtasks:
             raise KeyError(f"job {self.kind!r} declares no step {name!r}")
         self.checkpoint()
-        self._current = self._stage = name
+        self._current = name
         self._subtasks[name].status = SubTask.Status.PROCESSING
-        self._throttle.flush(
-            lambda: self._save_progress(step_fields={"status": SubTask.Status.PROCESSING, "started_at": timezone.now()})
-        )
+        # Written at once, with the previous step's end: a crash from here on is known to be in this step.
+        self._mark(name, stage=True, status=SubTask.Status.PROCESSING, started_at=timezone.now())
+        self._throttle.flush()
         try:
             yield self
         except BaseException as exc:
             # An error raised while a cancel is under way (ffmpeg killed, engine stopped) is the cancel.
             stopped = isinstance(exc, TaskCancelled) or self.cancel.is_set()
             status = SubTask.Status.CANCELLED if stopped else SubTask.Status.FAILED
-            SubTask.objects.filter(pk=self._subtasks[name].pk).update(status=status, finished_at=timezone.now())
+            with self._steps_lock:
+                fields = {**self._dirty_steps.pop(name, {}), "status": status, "finished_at": timezone.now()}
+            SubTask.objects.filter(pk=self._subtasks[name].pk).update(**fields)
             self._subtasks[name].status = status
             raise
         self.tracker.complete(name)
         self._subtasks[name].status = SubTask.Status.COMPLETED
-        done = {
-            "status": SubTask.Status.COMPLETED,
-            "finished_at": timezone.now(),
-            "result": self._subtasks[name].result,
-        }
-        self._throttle.flush(lambda: self._save_progress(step_fields=done))
+        self._mark(
+            name,
+            status=SubTask.Status.COMPLETED,
+            finished_at=timezone.now(),
+            result=self._subtasks[name].result,
+        )
         self._current = None
+
+    def _mark(self, name: str, *, stage: bool = False, **fields: Any) -> None:
+        """Queue a step row's change for the next write; `stage`: the task's stage becomes this step too,
+        in the same write (readers never see the stage ahead of its step's row)."""
+        with self._steps_lock:
+            self._dirty_steps.setdefault(name, {}).update(fields)
+            if stage:
+                self._stage = name
+        if not stage:
+            self._throttle.touch()
+
+    @property
+    def stage(self) -> str:
+        """The step the job is in, or was last in."""
+        return self._stage
+
+    @property
+    def all_steps_done(self) -> bool:
+        return all(sub.status == SubTask.Status.COMPLETED for sub in self._subtasks.values())
 
     def run_step(self, name: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `func` as step `name` and keep its JSON result; a resumed attempt gets the kept result."""
@@ -153,28 +184,46 @@ class JobContext:
     def close(self) -> None:
         self._throttle.close()
 
-    def _save_progress(self, step_fields: dict[str, Any] | None = None) -> None:
-        """One short transaction: the task's progress/ETA/stage and the current step's row."""
+    def write_steps(self) -> None:
+        """Write the steps' pending changes now (inside the caller's transaction: the final status)."""
+        with self._steps_lock:
+            steps, self._dirty_steps = self._dirty_steps, {}
+        self._write_steps(steps)
+
+    def _write_steps(self, steps: dict[str, dict[str, Any]]) -> None:
+        for name, fields in steps.items():
+            SubTask.objects.filter(pk=self._subtasks[name].pk).update(progress=self.tracker.fraction(name), **fields)
+
+    def _save_progress(self) -> None:
+        """One short transaction: the task's progress/ETA/stage, the current step's progress, step changes."""
+        with self._steps_lock:
+            steps, self._dirty_steps = self._dirty_steps, {}
+            stage = self._stage
+        current = self._current
+        if current is not None:
+            steps.setdefault(current, {})
+        owned = 0
         try:
-            current = self._current
             with transaction.atomic():
                 owned = ProcessingTask.objects.filter(
                     pk=self.task_id, status=ProcessingTask.Status.PROCESSING, worker_id=self.worker_id
                 ).update(
                     progress=self.tracker.total,
                     eta_seconds=self.tracker.eta_seconds(),
-                    stage=self._stage,
+                    stage=stage,
                     updated_at=timezone.now(),
                 )
-                if owned and current is not None:
-                    SubTask.objects.filter(pk=self._subtasks[current].pk).update(
-                        progress=self.tracker.fraction(current), **(step_fields or {})
-                    )
                 if owned:
-                    store.run_progress_hooks(self.task_id, self.owner_id)
+                    self._write_steps(steps)
+                    hooks.run_progress_hooks(self.task_id, self.owner_id)
             if not owned:
                 # Cancelled by force, failed by a timeout or recovered by another worker: stop working.
                 self.cancel.set("lost")
+        except BaseException:
+            with self._steps_lock:  # not written: the next write takes them (newer changes win)
+                for name, fields in steps.items():
+                    self._dirty_steps[name] = {**fields, **self._dirty_steps.get(name, {})}
+            raise
         finally:
             if threading.current_thread() is not self._job_thread:
                 connections.close_all()

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from videos.taskmanager import store
+from videos.taskmanager import recovery, store
 from videos.taskmanager.context import CancelSignal
 from videos.taskmanager.runner import run_task
 
@@ -54,7 +54,7 @@ class RunningTask:
 class TaskManager:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers if workers is not None else settings.TASK_WORKERS
-        self.worker_id = store.make_worker_id()
+        self.worker_id = recovery.make_worker_id()
         self._lock = threading.Lock()  # guards _running and _threads
         self._running: dict[str, RunningTask] = {}
         self._threads: list[threading.Thread] = []
@@ -72,7 +72,7 @@ class TaskManager:
             self.started = True
             self._stop.clear()
         try:
-            self.recovered_at_start = store.recover_orphans(self.worker_id, startup=True)
+            self.recovered_at_start = recovery.recover_orphans(self.worker_id, startup=True)
         finally:
             close_old_connections()
         threads = [
@@ -130,10 +130,6 @@ class TaskManager:
         if running is not None:
             running.cancel.set(reason)
         return running
-
-    def is_running_here(self, task_id: Any) -> bool:
-        with self._lock:
-            return str(task_id) in self._running
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -203,7 +199,7 @@ class TaskManager:
                     store.renew_leases(self.worker_id, ids)
                     last_renew = now
                 if now - last_recover >= max(lease / 2, 1):
-                    store.recover_orphans(self.worker_id)
+                    recovery.recover_orphans(self.worker_id)
                     last_recover = now
             except Exception:
                 log.exception("taskmanager.maintenance_failed")

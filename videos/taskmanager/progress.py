@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+
+log = logging.getLogger("montage.tasks")
 
 # Before completion the total stops just short of 100: 100 means "completed" and nothing else.
 CAP_BEFORE_COMPLETION = 99.9
@@ -61,25 +65,12 @@ class ProgressTracker:
     def complete(self, name: str) -> float:
         return self.update(name, 1.0)
 
-    def finish(self) -> float:
-        """Mark the whole task completed: the only way to reach exactly 100."""
-        with self._lock:
-            for name in self._fractions:
-                self._fractions[name] = 1.0
-            self._finished = True
-            self._best = 100.0
-            return 100.0
-
     def fraction(self, name: str) -> float:
         return self._fractions[name]
 
     @property
     def total(self) -> float:
         return self._best
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
 
     def eta_seconds(self) -> float | None:
         """Seconds left at the rate observed over the last half minute; None until there is a rate."""
@@ -116,6 +107,39 @@ class ProgressTracker:
             self._samples.popleft()
 
 
+class _Timers:
+    """One daemon thread runs every throttle's trailing save when due: no thread started per task."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._count = 0
+        self._thread: threading.Thread | None = None
+
+    def call_at(self, when: float, func: Callable[[], None]) -> None:
+        with self._cond:
+            self._count += 1
+            heapq.heappush(self._heap, (when, self._count, func))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="montage-progress-timers", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                _, _, func = heapq.heappop(self._heap)
+            try:
+                func()
+            except Exception:  # a failed save must not stop the others' (the next change saves again)
+                log.exception("progress.save_failed")
+
+
+_timers = _Timers()
+
+
 class Throttle:
     """Calls `save` at most once per `interval`; the last change always gets saved (by a timer)."""
 
@@ -125,7 +149,8 @@ class Throttle:
         self._clock = clock
         self._lock = threading.Lock()
         self._last = float("-inf")
-        self._timer: threading.Timer | None = None
+        self._pending = 0  # the generation of the scheduled trailing save (0: none)
+        self._generation = 0
         self._closed = False
 
     def touch(self) -> None:
@@ -135,38 +160,33 @@ class Throttle:
                 return
             wait = self._last + self._interval - self._clock()
             if wait > 0:
-                if self._timer is None:
-                    self._timer = threading.Timer(wait, self._fire)
-                    self._timer.daemon = True
-                    self._timer.start()
+                if not self._pending:
+                    self._generation += 1
+                    self._pending = generation = self._generation
+                    _timers.call_at(time.monotonic() + wait, lambda: self._fire(generation))
                 return
             self._last = self._clock()
         self._save()
 
-    def flush(self, save: Callable[[], None] | None = None) -> None:
-        """Save now (with `save` instead of the usual function if given) and drop any pending timer."""
+    def flush(self) -> None:
+        """Save now and drop any pending trailing save."""
         with self._lock:
-            self._cancel_timer()
+            self._pending = 0
             self._last = self._clock()
-        (save or self._save)()
+        self._save()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            self._cancel_timer()
+            self._pending = 0
 
-    def _fire(self) -> None:
+    def _fire(self, generation: int) -> None:
         with self._lock:
-            self._timer = None
-            if self._closed:
+            if self._closed or self._pending != generation:  # closed, flushed, or an older schedule
                 return
+            self._pending = 0
             self._last = self._clock()
         self._save()
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
 
 def _clamp(value: float) -> float:

@@ -1,13 +1,13 @@
-"""Job kinds: a kind is a function of a JobContext plus its declared, weighted steps."""
+"""Job kinds: a kind is a function of a JobContext plus its declared, weighted steps.
+
+Filled by the app: its job modules register their kinds with @job when AppConfig.ready() imports them.
+"""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-from django.conf import settings
 
 
 @dataclass(frozen=True)
@@ -16,13 +16,10 @@ class JobSpec:
     func: Callable[..., Any]
     steps: dict[str, float]  # step name -> weight; weights sum to 100, in running order
     description: str = ""
-    # Stage shown while the task waits; srt_media documents "queued".
-    pending_stage: str = "queued"
     # Kinds in one group never run at once on the same video (default: the kind alone).
     video_group: str = ""
     # Called with a purged task's args, to delete what the kind stored outside the task row.
     on_purge: Callable[[dict[str, Any]], None] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, JobSpec] = {}
@@ -58,15 +55,7 @@ def job(
     return register
 
 
-def load_job_modules() -> None:
-    """Import the modules whose @job decorators fill the registry (idempotent)."""
-    importlib.import_module("videos.jobs")
-    for module in settings.TASK_EXTRA_JOB_MODULES:
-        importlib.import_module(module)
-
-
 def get_job(kind: str) -> JobSpec:
-    load_job_modules()
     try:
         return _REGISTRY[kind]
     except KeyError:
@@ -75,10 +64,8 @@ def get_job(kind: str) -> JobSpec:
 
 def kinds_in_group(group: str) -> list[str]:
     """The kinds that may not run beside each other on one video."""
-    load_job_modules()
     return sorted(kind for kind, spec in _REGISTRY.items() if spec.video_group == group)
 
 
 def job_kinds() -> list[str]:
-    load_job_modules()
     return sorted(_REGISTRY)

@@ -1,4 +1,4 @@
-"""The task table's state changes: claim, renew, finish, recover. Each is one short transaction.
+"""The task table's state changes: claim, renew, finish, requeue, cancel. Each is one short transaction.
 
 Every change is a conditional UPDATE on (id, status[, worker_id]) so two workers, a zombie thread
 and a recoverer can never both win.
@@ -7,21 +7,15 @@ and a recoverer can never both win.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from videos.media import process
 from videos.models import ProcessingTask, SubTask
+from videos.taskmanager.hooks import announce
 
 log = logging.getLogger("montage.tasks")
 Status = ProcessingTask.Status
@@ -46,110 +40,84 @@ def log_transition(task: ProcessingTask, event: str, **fields: Any) -> None:
     )
 
 
-_PROGRESS_HOOKS: list[Callable[[Any, Any], None]] = []
-
-
-def add_progress_hook(hook: Callable[[Any, Any], None]) -> None:
-    """Run `hook(task_id, owner_id)` inside the transaction of each persisted progress write (throttled)."""
-    if hook not in _PROGRESS_HOOKS:
-        _PROGRESS_HOOKS.append(hook)
-
-
-def run_progress_hooks(task_id: Any, owner_id: Any) -> None:
-    for hook in _PROGRESS_HOOKS:
-        hook(task_id, owner_id)
-
-
-def run_status_hook(task: ProcessingTask) -> None:
-    """Let the app put dependent state right (a video's status) in the same transaction."""
-    hook = getattr(settings, "TASK_STATUS_HOOK", "")
-    if hook:
-        import_string(hook)(task)
-
-
-TransitionHook = Callable[[ProcessingTask, str], None]
-_hooks: list[TransitionHook] = []
-
-
-def on_transition(hook: TransitionHook) -> TransitionHook:
-    """Register `hook(task, event)`, called inside every transition's transaction (outboxes, audit)."""
-    if hook not in _hooks:
-        _hooks.append(hook)
-    return hook
-
-
-def remove_transition_hook(hook: TransitionHook) -> None:
-    if hook in _hooks:
-        _hooks.remove(hook)
-
-
-def announce(task: ProcessingTask, event: str) -> None:
-    """Dependent state and hooks for a change of `task` (call inside the transaction that made it)."""
-    run_status_hook(task)
-    for hook in list(_hooks):
-        hook(task, event)
-
-
-def _host() -> str:
+def host_name() -> str:
     return socket.gethostname()
 
 
-def _transition(
+# A column a transition never needs: JSON that grows with the work (a job needs its args).
+_HEAVY = ("result",)
+
+
+def _locked(task_id: Any, where: dict[str, Any]) -> ProcessingTask | None:
+    """The task row if `where` still holds, locked until commit (SQLite: the IMMEDIATE transaction is)."""
+    return ProcessingTask.objects.select_for_update().defer(*_HEAVY).filter(pk=task_id, **where).first()
+
+
+def transition(
     task_id: Any,
     event: str,
     *,
     where: dict[str, Any],
-    fields: dict[str, Any],
+    fields: dict[str, Any] | Callable[[ProcessingTask], dict[str, Any]],
     subtasks: str | None = None,
     outcome: str | None = None,
     begin_attempt: bool = False,
     detail: str | None = None,
     log_fields: dict[str, Any] | None = None,
+    before: Callable[[ProcessingTask], None] | None = None,
+    locked: ProcessingTask | None = None,
+    ended_stage: str | None = None,
 ) -> ProcessingTask | None:
-    """The one state change: a conditional UPDATE, the steps, the attempts log, dependent state, hooks.
+    """The one state change: the row locked and read once, one UPDATE (attempts log included), the steps,
+    dependent state, hooks.
 
-    Returns the task as it is after the change, or None when the condition no longer held (someone
-    else won). `subtasks`: a final status to close the open steps with, or "requeue" to put the
-    running step back to pending. Everything happens in one transaction; the log line follows it.
+    Returns the task as it is after the change, or None when `where` no longer held (someone else won).
+    `fields` may be a function of the locked row (values computed from it). `subtasks`: a final status
+    to close the open steps with, or "requeue" to put the running step back to pending. `before` runs
+    once the row is ours, before the change commits. `locked`: the row, already locked by the caller in
+    this transaction. `ended_stage`: where the attempt ended, when the runner knows better than the row
+    (its last stage may ride the final write). One transaction; the log line follows it.
     """
     now = timezone.now()
-    with transaction.atomic():
-        stage_before = ProcessingTask.objects.filter(pk=task_id).values_list("stage", flat=True).first()
-        won = ProcessingTask.objects.filter(pk=task_id, **where).update(updated_at=now, **fields)
-        if not won:
+    with transaction.atomic(savepoint=False):
+        task = locked if locked is not None else _locked(task_id, where)
+        if task is None:
+            return None
+        changes = {"updated_at": now, **(fields(task) if callable(fields) else fields)}
+        stage_before = ended_stage or task.stage
+        for name, value in changes.items():
+            setattr(task, name, value)
+        log = list(task.attempts_log or [])
+        if outcome is not None:
+            log = _end_attempt(log, outcome, now, stage_before, detail)
+        if begin_attempt:
+            entry = {"attempt": task.attempts, "started_at": now.isoformat(), "ended_at": None}
+            log.append(entry | {"stage": task.stage, "outcome": "running", "host": host_name(), "pids": []})
+        if log != (task.attempts_log or []):
+            task.attempts_log = changes["attempts_log"] = log
+        if before is not None:
+            before(task)
+        if not ProcessingTask.objects.filter(pk=task.pk, **where).update(**changes):
             return None
         if subtasks == "requeue":
-            SubTask.objects.filter(task_id=task_id, status=SubTask.Status.PROCESSING).update(
+            SubTask.objects.filter(task_id=task.pk, status=SubTask.Status.PROCESSING).update(
                 status=SubTask.Status.PENDING
             )
         elif subtasks:
-            _close_subtasks(task_id, subtasks)
-        task = ProcessingTask.objects.select_related("owner").get(pk=task_id)
-        log_changed = False
-        if outcome is not None:
-            log_changed = _end_attempt(task, outcome, now, stage_before or task.stage, detail)
-        if begin_attempt:
-            entry = {"attempt": task.attempts, "started_at": now.isoformat(), "ended_at": None}
-            entry.update(stage=task.stage, outcome="running", host=_host(), pids=[])
-            task.attempts_log = [*(task.attempts_log or []), entry]
-            log_changed = True
-        if log_changed:
-            ProcessingTask.objects.filter(pk=task_id).update(attempts_log=task.attempts_log)
+            _close_subtasks(task.pk, subtasks, now)
         announce(task, event)
     log_transition(task, event, **(log_fields or {}))
     return task
 
 
-def _end_attempt(task: ProcessingTask, outcome: str, now: Any, stage: str, detail: str | None) -> bool:
-    """Close the running entry of the attempts log (if one runs) with why it ended."""
-    entries = list(task.attempts_log or [])
-    if not entries or entries[-1].get("ended_at") is not None:
-        return False
-    last = dict(entries[-1], ended_at=now.isoformat(), stage=stage, outcome=outcome)
+def _end_attempt(log: list[dict[str, Any]], outcome: str, now: Any, stage: str, detail: str | None) -> list:
+    """The attempts log with its running entry (if one runs) closed with why it ended."""
+    if not log or log[-1].get("ended_at") is not None:
+        return log
+    last = dict(log[-1], ended_at=now.isoformat(), stage=stage, outcome=outcome)
     if detail:
         last["detail"] = detail
-    task.attempts_log = [*entries[:-1], last]
-    return True
+    return [*log[:-1], last]
 
 
 def record_child(task_id: Any, worker_id: str, pid: int) -> None:
@@ -169,37 +137,46 @@ def record_child(task_id: Any, worker_id: str, pid: int) -> None:
 
 def local_child_pids(task: ProcessingTask) -> list[int]:
     """Child pids recorded by attempts that ran on this host."""
-    host = _host()
+    host = host_name()
     return [pid for entry in task.attempts_log or [] if entry.get("host") == host for pid in entry.get("pids", [])]
 
 
-def claim_next(worker_id: str) -> ProcessingTask | None:
-    """Atomically take the oldest pending task for `worker_id`, or None when the queue is empty."""
+def claim_next(worker_id: str, *, task_id: Any = None) -> ProcessingTask | None:
+    """Atomically take the oldest pending task (or task `task_id`, if pending) for `worker_id`; None if none.
+
+    One transaction: pick and lock the row (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE transaction
+    already excludes other writers), then the transition's single UPDATE.
+    """
     now = timezone.now()
-    fields = dict(
-        status=Status.PROCESSING,
-        worker_id=worker_id,
-        heartbeat_at=now,
-        attempts=F("attempts") + 1,
-        started_at=Coalesce("started_at", now),
-        finished_at=None,
-        eta_seconds=None,
-    )
-    claim: dict[str, Any] = dict(
-        where={"status": Status.PENDING}, fields=fields, begin_attempt=True, log_fields={"worker": worker_id}
-    )
+
+    def claimed(task: ProcessingTask) -> dict[str, Any]:
+        return dict(
+            status=Status.PROCESSING,
+            worker_id=worker_id,
+            heartbeat_at=now,
+            attempts=task.attempts + 1,
+            started_at=task.started_at or now,
+            finished_at=None,
+            eta_seconds=None,
+        )
+
     pending = ProcessingTask.objects.filter(status=Status.PENDING, cancel_requested=False).order_by("created_at")
-    if connection.features.has_select_for_update_skip_locked:
-        with transaction.atomic():
-            task = pending.select_for_update(skip_locked=True).only("pk").first()
-            if task is None:
-                return None
-            return _transition(task.pk, "started", **claim)
-    for pk in pending.values_list("pk", flat=True)[:8]:
-        claimed = _transition(pk, "started", **claim)
-        if claimed is not None:
-            return claimed
-    return None
+    if task_id is not None:
+        pending = pending.filter(pk=task_id)
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    with transaction.atomic():
+        task = pending.select_for_update(skip_locked=skip_locked).defer(*_HEAVY).first()
+        if task is None:
+            return None
+        return transition(
+            task.pk,
+            "started",
+            where={"status": Status.PENDING},
+            fields=claimed,
+            begin_attempt=True,
+            log_fields={"worker": worker_id},
+            locked=task,
+        )
 
 
 def renew_leases(worker_id: str, task_ids: list[Any]) -> int:
@@ -230,29 +207,39 @@ def finish(
     error: str | None = None,
     outcome: str | None = None,
     detail: str | None = None,
+    before: Callable[[ProcessingTask], None] | None = None,
+    steps_closed: bool = False,
+    stage: str | None = None,
 ) -> bool:
-    """Move our processing task to a final status; False when it was no longer ours."""
+    """Move our processing task to a final status; False when it was no longer ours.
+
+    `before` runs once the row is ours and locked, before the status commits (the job's last step
+    writes, scratch clean-up). `steps_closed`: every step is already completed (no UPDATE for them).
+    `stage`: the stage the attempt ended in.
+    """
     fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "stage": status}
     if status == Status.COMPLETED:
         fields.update(progress=100.0, eta_seconds=0.0, result=result)
     else:
         fields.update(eta_seconds=None, error_message=error)
-    task = _transition(
+    task = transition(
         task_id,
         status,
         where={"status": Status.PROCESSING, "worker_id": worker_id},
         fields=fields,
-        subtasks=status,
+        subtasks=None if steps_closed else status,
         outcome=outcome or status,
         detail=detail,
         log_fields={"error": error},
+        before=before,
+        ended_stage=stage,
     )
     return task is not None
 
 
 def requeue(task_id: Any, worker_id: str) -> bool:
     """Give our task back to the queue (graceful shutdown): another life resumes it."""
-    task = _transition(
+    task = transition(
         task_id,
         "requeued",
         where={"status": Status.PROCESSING, "worker_id": worker_id},
@@ -277,7 +264,7 @@ def _cancelled_fields(**extra: Any) -> dict[str, Any]:
 
 def cancel_pending(task_id: Any) -> bool:
     """pending -> cancelled directly; False if it was no longer pending."""
-    task = _transition(
+    task = transition(
         task_id,
         "cancelled",
         where={"status": Status.PENDING},
@@ -298,7 +285,7 @@ def request_cancel(task_id: Any) -> bool:
 
 def force_cancel(task_id: Any, message: str) -> bool:
     """Cancel an active task in the database at once, whoever runs it; its worker notices and stops."""
-    task = _transition(
+    task = transition(
         task_id,
         "cancelled",
         where={"status__in": ProcessingTask.ACTIVE},
@@ -310,105 +297,14 @@ def force_cancel(task_id: Any, message: str) -> bool:
     return task is not None
 
 
-def _close_subtasks(task_id: Any, status: str) -> None:
+def _close_subtasks(task_id: Any, status: str, now: Any) -> None:
     open_ = SubTask.objects.filter(task_id=task_id).exclude(status=SubTask.Status.COMPLETED)
     if status == Status.COMPLETED:
-        SubTask.objects.filter(task_id=task_id).update(status=SubTask.Status.COMPLETED, progress=1.0)
+        open_.update(status=SubTask.Status.COMPLETED, progress=1.0)
     elif status == Status.FAILED:
-        open_.filter(status=SubTask.Status.PROCESSING).update(status=SubTask.Status.FAILED, finished_at=timezone.now())
+        open_.filter(status=SubTask.Status.PROCESSING).update(status=SubTask.Status.FAILED, finished_at=now)
         open_.filter(status=SubTask.Status.PENDING).update(status=SubTask.Status.CANCELLED)
     else:
         open_.exclude(status=SubTask.Status.FAILED).update(status=SubTask.Status.CANCELLED)
 
 
-# Recovery -------------------------------------------------------------------------------------
-def make_worker_id() -> str:
-    """Host, pid and a nonce: a new identity for every life of every process."""
-    return f"{_host()}:{os.getpid()}:{os.urandom(4).hex()}"
-
-
-def pid_alive(pid: int) -> bool:
-    """True while a process with this pid runs here (a zombie counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child that nobody reaped yet is a zombie: dead for our purposes
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def dead_local_workers(my_worker_id: str) -> list[str]:
-    """Worker ids on this host that belonged to processes no longer alive (or an earlier life of ours)."""
-    host, my_pid, _ = my_worker_id.split(":")
-    dead = []
-    owners = (
-        ProcessingTask.objects.filter(status=Status.PROCESSING, worker_id__startswith=f"{host}:")
-        .values_list("worker_id", flat=True)
-        .distinct()
-    )
-    for worker_id in owners:
-        if worker_id == my_worker_id:
-            continue
-        try:
-            pid = int(worker_id.split(":")[1])
-        except (IndexError, ValueError):
-            continue
-        if str(pid) == my_pid or not pid_alive(pid):
-            dead.append(worker_id)
-    return dead
-
-
-def recover_orphans(my_worker_id: str, *, startup: bool = False) -> list[Any]:
-    """Put tasks whose worker died back to pending (or fail them after TASK_MAX_ATTEMPTS)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.TASK_LEASE_SECONDS)
-    orphaned = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    if startup:
-        dead = dead_local_workers(my_worker_id)
-        if dead:
-            orphaned |= Q(worker_id__in=dead)
-    candidates = list(
-        ProcessingTask.objects.filter(Q(status=Status.PROCESSING) & orphaned)
-        .exclude(worker_id=my_worker_id)
-        .values_list("pk", "worker_id", "attempts")
-    )
-    recovered = []
-    for pk, worker_id, attempts in candidates:
-        if _recover_one(pk, worker_id, attempts):
-            recovered.append(pk)
-    return recovered
-
-
-def _recover_one(pk: Any, worker_id: str, attempts: int) -> bool:
-    exhausted = attempts >= settings.TASK_MAX_ATTEMPTS
-    if exhausted:
-        fields: dict[str, Any] = dict(
-            status=Status.FAILED,
-            finished_at=timezone.now(),
-            stage=Status.FAILED,
-            eta_seconds=None,
-            error_message=(
-                f"Interrupted: the worker running this task stopped (server restart or crash) "
-                f"during attempt {attempts} of {settings.TASK_MAX_ATTEMPTS}; it was not retried again."
-            ),
-        )
-    else:
-        fields = dict(status=Status.PENDING, stage="queued", eta_seconds=None)
-    task = _transition(
-        pk,
-        "recovered",
-        where={"status": Status.PROCESSING, "worker_id": worker_id},
-        fields={"worker_id": "", **fields},
-        subtasks=Status.FAILED if exhausted else "requeue",
-        outcome="interrupted",
-        log_fields={"previous_worker": worker_id, "outcome": fields["status"]},
-    )
-    if task is None:
-        return False
-    if worker_id.startswith(f"{_host()}:"):  # a dead life of a process on this host: its children go too
-        process.kill_leftovers(str(pk), local_child_pids(task))
-    return True

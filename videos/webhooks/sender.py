@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from videos.net.url_guard import CheckedURL, UnsafeURLError, check_url
-from videos.taskmanager.store import pid_alive
+from videos.taskmanager.recovery import is_dead_local_worker
 from videos.webhooks.events import fill_payloads
 from videos.webhooks.models import WebhookAttempt, WebhookDelivery
 from videos.webhooks.signing import signed_headers
@@ -86,7 +86,7 @@ def release(deliveries: list[WebhookDelivery]) -> None:
 
 def release_dead_local_claims(worker_id: str) -> int:
     """Claims of processes on this host that died (or an earlier life of ours) are free at once."""
-    host, my_pid, _ = worker_id.split(":")
+    host = worker_id.split(":")[0]
     tokens = (
         WebhookDelivery.objects.filter(status=Status.PENDING, lock_token__startswith=f"{host}:")
         .values_list("lock_token", flat=True)
@@ -94,14 +94,7 @@ def release_dead_local_claims(worker_id: str) -> int:
     )
     freed = 0
     for token in list(tokens):
-        owner = token.split("/", 1)[0]
-        if owner == worker_id:
-            continue
-        try:
-            pid = int(owner.split(":")[1])
-        except (IndexError, ValueError):
-            continue
-        if str(pid) == my_pid or not pid_alive(pid):
+        if is_dead_local_worker(token.split("/", 1)[0], worker_id):
             freed += WebhookDelivery.objects.filter(lock_token=token, status=Status.PENDING).update(
                 lock_token="", locked_until=None
             )

@@ -173,7 +173,7 @@ def test_409_while_active_then_force_replaces_within_2_seconds(task_manager, api
     second = response.json()
     assert second["task_id"] != first["task_id"]
     assert ProcessingTask.objects.get(pk=first["task_id"]).status == "cancelled"
-    assert wait_for(lambda: not task_manager.is_running_here(first["task_id"]), timeout=2)
+    assert wait_for(lambda: str(first["task_id"]) not in task_manager.stats()["running_tasks"], timeout=2)
     assert time.monotonic() - started < 2
     old = api.get(f"/api/v1/tasks/{first['task_id']}/").json()
     assert old["status"] == "cancelled" and "force" in old["error_message"]

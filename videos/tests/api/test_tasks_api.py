@@ -349,3 +349,26 @@ def test_nested_validation_errors_read_as_sentences(db, api):
 def test_unknown_list_filters_are_400(db, api, query):
     body = assert_error(api.get(f"/api/v1/tasks/?{query}"), 400, "invalid")
     assert "bogus" in body["detail"] or "nope" in body["detail"]
+
+
+def test_the_status_poll_answers_what_the_serializer_would(db, user, api, django_assert_max_num_queries):
+    """GET .../tasks/<id>/ is built from one query without the serializer; the document must not drift."""
+    from videos import selectors
+    from videos.api.serializers import task_progress
+
+    running = finished_task(user, status="completed", result={"ok": 1}, progress=100.0)
+    ProcessingTask.objects.filter(pk=running.pk).update(
+        attempts_log=[
+            {"attempt": 1, "started_at": "2026-01-01T00:00:00+00:00", "ended_at": "2026-01-01T00:00:01+00:00"}
+            | {"stage": "gate", "outcome": "interrupted", "host": "h", "pids": [1], "detail": "d"},
+            {"attempt": 2, "started_at": "2026-01-01T00:00:02+00:00", "ended_at": None, "stage": "gate"}
+            | {"outcome": "running", "host": "h", "pids": []},
+        ]
+    )
+    pending = task_submit(owner=user, kind="test_noop")
+    for task in (running, pending):
+        api.get(f"/api/v1/tasks/{task.pk}/")  # warm: token and throttle rows
+        with django_assert_max_num_queries(8):  # auth 1, throttle (database cache) 5-6, the task 1
+            body = api.get(f"/api/v1/tasks/{task.pk}/").json()
+        expected = json.loads(json.dumps(task_progress(selectors.task_get(owner=user, task_id=task.pk)), default=str))
+        assert body == expected

@@ -163,7 +163,7 @@ def test_a_transcription_is_refused_while_a_reprocess_runs_and_force_replaces_it
     assert conflict.value.extra["task_id"] == str(first.pk)
     second = transcription_start(owner=user, video=video, force=True)
     assert ProcessingTask.objects.get(pk=first.pk).status == "cancelled"
-    assert wait_for(lambda: not task_manager.is_running_here(first.pk), timeout=2)
+    assert wait_for(lambda: str(first.pk) not in task_manager.stats()["running_tasks"], timeout=2)
     wait_status(second.pk, "completed", timeout=20)
     assert [r[0] for r in segments_of(video)] == [1, 2, 3, 4]
     assert Video.objects.get(pk=video.pk).status == "ready"

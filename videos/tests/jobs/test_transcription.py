@@ -317,7 +317,7 @@ def test_cancel_during_transcription_stops_it_and_the_video_is_not_left_processi
     wait_status(task.pk, "cancelled", timeout=1.0)  # the engine still waits on its HTTP answer; the job does not
     assert time.monotonic() - started < 1.0
     assert steps(task.pk)["transcribing"].status == "cancelled"
-    assert wait_for(lambda: not task_manager.is_running_here(task.pk), timeout=1)
+    assert wait_for(lambda: str(task.pk) not in task_manager.stats()["running_tasks"], timeout=1)
     video.refresh_from_db()
     assert video.status == "uploaded" and segments_of(video) == []
 

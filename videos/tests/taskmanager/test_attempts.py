@@ -5,7 +5,7 @@ from __future__ import annotations
 from videos.api.serializers import task_progress
 from videos.models import ProcessingTask, SubTask
 from videos.services.tasks import task_submit
-from videos.taskmanager import store
+from videos.taskmanager import hooks, recovery
 from videos.taskmanager.manager import get_task_manager, reset_task_manager
 from videos.tests import jobs_for_tests
 from videos.tests.taskmanager.helpers import wait_for, wait_status
@@ -18,7 +18,7 @@ def outcomes(task_id) -> list[tuple[int, str, str]]:  # noqa: ANN001
 
 def test_each_start_is_logged_with_where_and_why_it_ended_and_the_resumed_step_moves_on(task_manager, user):
     events: list[tuple[str, str]] = []
-    hook = store.on_transition(lambda task, event: events.append((event, task.status)))
+    hook = hooks.on_transition(lambda task, event: events.append((event, task.status)))
     try:
         task = task_submit(owner=user, kind="test_sleep", args={"seconds": 1.5})
         second = SubTask.objects.filter(task_id=task.pk, name="second")
@@ -40,7 +40,7 @@ def test_each_start_is_logged_with_where_and_why_it_ended_and_the_resumed_step_m
         ), f"the bar stayed at {shown} after the resume: {readings}"
         wait_status(task.pk, "completed", timeout=20)
     finally:
-        store.remove_transition_hook(hook)
+        hooks.remove_transition_hook(hook)
     assert outcomes(task.pk) == [(1, "second", "interrupted"), (2, "second", "completed")]
     assert [e for e, _ in events] == ["queued", "started", "requeued", "started", "completed"]
     assert events[-1] == ("completed", "completed")
@@ -93,7 +93,7 @@ def test_startup_recovery_kills_the_children_a_dead_life_recorded(transactional_
         status="processing", worker_id=dead_worker, attempts=1, attempts_log=[entry]
     )
     try:
-        assert store.recover_orphans(store.make_worker_id(), startup=True) == [task.pk]
+        assert recovery.recover_orphans(recovery.make_worker_id(), startup=True) == [task.pk]
         assert leftover.wait(5) == -9
         assert stranger.poll() is None
     finally:

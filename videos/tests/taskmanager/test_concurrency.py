@@ -4,6 +4,7 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from django.db import connections
 from hypothesis import given
 from hypothesis import settings as hsettings
@@ -65,16 +66,37 @@ def test_global_limit_holds_across_users(transactional_db, make_user, settings):
     assert ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE).count() == 7
 
 
+def test_global_limit_holds_when_10_users_post_at_once(transactional_db, make_user, settings):
+    """Ten users retry a failed task each through the API at the same moment, against a global limit of 3."""
+    from videos.models import ActiveTaskCount
+    from videos.tests.conftest import client_for
+
+    settings.MAX_CONCURRENT_TASKS_PER_USER = 5
+    settings.MAX_GLOBAL_CONCURRENT_TASKS = 3
+    users = [make_user() for _ in range(10)]
+    failed = [ProcessingTask.objects.create(owner=u, kind="test_noop", status="failed") for u in users]
+    clients = [client_for(u) for u in users]
+    responses = in_threads(10, lambda i: clients[i].post(f"/api/v1/tasks/{failed[i].pk}/retry"))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [202] * 3 + [503] * 7, [(r.status_code, r.content[:80]) for r in responses]
+    assert all(r.json()["code"] == "server_busy" for r in responses if r.status_code == 503)
+    assert ProcessingTask.objects.filter(status__in=ProcessingTask.ACTIVE).count() == 3
+    assert ActiveTaskCount.objects.get().active == 3
+    # Freed slots are seen at once, whoever frees them (here a bulk update the triggers count too).
+    ProcessingTask.objects.filter(status="pending").update(status="cancelled")
+    assert ActiveTaskCount.objects.get().active == 0
+    again = [ProcessingTask.objects.create(owner=u, kind="test_noop", status="failed") for u in users]
+    retried = in_threads(10, lambda i: clients[i].post(f"/api/v1/tasks/{again[i].pk}/retry"))
+    assert sorted(r.status_code for r in retried) == [202] * 3 + [503] * 7
+
+
 def test_per_user_limit_answers_before_the_global_one(transactional_db, user, settings):
     settings.MAX_CONCURRENT_TASKS_PER_USER = 2
     settings.MAX_GLOBAL_CONCURRENT_TASKS = 2
     task_submit(owner=user, kind="test_noop")
     task_submit(owner=user, kind="test_noop")
-    try:
+    with pytest.raises(UserTaskLimitError):
         task_submit(owner=user, kind="test_noop")
-    except UserTaskLimitError:
-        return
-    raise AssertionError("third task accepted")
 
 
 def test_one_active_task_per_video_and_kind_under_concurrency(transactional_db, user):
@@ -100,12 +122,8 @@ def test_the_database_itself_refuses_a_duplicate_active_task(transactional_db, u
 
     video = Video.objects.create(owner=user, file="videos/none.mp4")
     ProcessingTask.objects.create(owner=user, kind="x", video=video)
-    try:
-        with transaction.atomic():
-            ProcessingTask.objects.create(owner=user, kind="x", video=video, status="processing")
-    except IntegrityError:
-        return
-    raise AssertionError("partial unique index missing")
+    with pytest.raises(IntegrityError), transaction.atomic():  # the partial unique index
+        ProcessingTask.objects.create(owner=user, kind="x", video=video, status="processing")
 
 
 def test_submit_cancel_and_run_from_many_threads_runs_each_task_at_most_once(task_manager, user, settings):
@@ -180,16 +198,20 @@ def test_deleting_a_video_and_starting_work_on_it_never_both_succeed(transaction
     settings.MAX_CONCURRENT_TASKS_PER_USER = 1000
     settings.MAX_GLOBAL_CONCURRENT_TASKS = 1000
     for round_ in range(8):
-        video = Video.objects.create(owner=user)
+        video = Video.objects.create(owner=user, width=320, duration_s=1.0)  # a picture: composable
         video.file.save(f"race{round_}.mp4", ContentFile(b"x"), save=True)
-        other = Video.objects.create(owner=user, file="videos/other.mp4")
-        if round_ % 2:
-            start = lambda: composition_start(owner=user, videos=[video.pk, other.pk])  # noqa: E731
-            refused_start = InvalidInputError
-        else:
-            start = lambda: task_submit(owner=user, kind="test_noop", video=video)  # noqa: E731
-            refused_start = VideoGoneError
-        deleted, started = in_threads(2, lambda i: video_delete(video=Video.objects.get(pk=video.pk)) if i == 0 else start())
+        other = Video.objects.create(owner=user, file="videos/other.mp4", width=320, duration_s=1.0)
+
+        def start(video=video, other=other, compose=bool(round_ % 2)):  # noqa: ANN001, ANN202
+            if compose:
+                return composition_start(owner=user, videos=[video.pk, other.pk])
+            return task_submit(owner=user, kind="test_noop", video=video)
+
+        def delete(video_id=video.pk):  # noqa: ANN001, ANN202
+            return video_delete(video=Video.objects.get(pk=video_id))
+
+        refused_start = InvalidInputError if round_ % 2 else VideoGoneError
+        deleted, started = in_threads(2, lambda i, delete=delete, start=start: delete() if i == 0 else start())
         if isinstance(started, ProcessingTask):
             assert isinstance(deleted, TaskConflictError) and deleted.extra["task_id"] == str(started.pk)
             assert Video.objects.filter(pk=video.pk).exists()

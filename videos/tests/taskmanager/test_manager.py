@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from videos.models import ProcessingTask, SubTask
 from videos.services.tasks import task_cancel, task_submit
-from videos.taskmanager import store
+from videos.taskmanager import recovery, store
 from videos.taskmanager.context import task_tmp_dir
 from videos.taskmanager.manager import TaskManager, get_task_manager, reset_task_manager
 from videos.tests import jobs_for_tests
@@ -104,7 +104,7 @@ def test_orphan_past_max_attempts_fails_as_interrupted(transactional_db, user, s
     ProcessingTask.objects.filter(pk=task.pk).update(
         status="processing", worker_id="elsewhere:1:dead", attempts=2, heartbeat_at=timezone.now() - timedelta(hours=1)
     )
-    assert store.recover_orphans("here:2:live") == [task.pk]
+    assert recovery.recover_orphans("here:2:live") == [task.pk]
     task.refresh_from_db()
     assert task.status == "failed" and "Interrupted" in task.error_message and "attempt 2 of 2" in task.error_message
 
@@ -140,7 +140,7 @@ def test_live_sibling_on_this_host_is_not_recovered(transactional_db, user):
             attempts=1,
             heartbeat_at=timezone.now(),
         )
-        assert store.recover_orphans(store.make_worker_id(), startup=True) == []
+        assert recovery.recover_orphans(recovery.make_worker_id(), startup=True) == []
     finally:
         sibling.kill()
         sibling.wait()
@@ -160,8 +160,11 @@ def test_workers_run_at_most_task_workers_at_once(transactional_db, user, settin
     manager = TaskManager(workers=2).start()
     try:
         tasks = [task_submit(owner=user, kind="test_gate", args={"gate_name": f"pool-{i}"}) for i in range(4)]
-        assert wait_for(lambda: ProcessingTask.objects.filter(status="processing").count() == 2)
-        time.sleep(0.3)
+        events = [jobs_for_tests.started(f"pool-{i}") for i in range(4)]
+        assert wait_for(lambda: sum(event.is_set() for event in events) == 2)
+        waiting = [i for i in range(4) if not events[i].is_set()]
+        # No third job starts: the waiting ones' start events stay unset for a bounded while.
+        assert not any(events[i].wait(0.15) for i in waiting)
         assert ProcessingTask.objects.filter(status="processing").count() == 2
         assert ProcessingTask.objects.filter(status="pending").count() == 2
         for i in range(4):

@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from videos.exceptions import AlreadyRetriedError, NotCancellableError, NotRetryableError
 from videos.models import ProcessingTask
 from videos.services.tasks import task_cancel, task_retry, task_submit
-from videos.taskmanager import store
+from videos.taskmanager import recovery, store
 
 LEGAL = {
     ("pending", "processing"),
@@ -77,7 +77,7 @@ class TaskLifecycle(RuleBasedStateMachine):
         ProcessingTask.objects.filter(worker_id=worker, status="processing").update(
             heartbeat_at=timezone.now() - timedelta(hours=1)
         )
-        store.recover_orphans("recoverer:1:cccc0003")
+        recovery.recover_orphans("recoverer:1:cccc0003")
 
     @rule(data=st.data())
     def graceful_requeue(self, data):
