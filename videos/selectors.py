@@ -139,7 +139,11 @@ def video_search(*, owner: User, q: str = "", status: str = "") -> QuerySet[Vide
 
 def task_search(*, owner: User, q: str = "", status: str = "", kind: str = "") -> QuerySet[ProcessingTask]:
     """The tasks page's list: task_list() narrowed by the video's or composition's title (a page shows 20)."""
-    qs = task_list(owner=owner, status=status or None, kind=kind or None).select_related("video")
+    qs = task_list(owner=owner).select_related("video")
+    if status:
+        qs = qs.filter(status=status)
+    if kind:
+        qs = qs.filter(kind=kind)
     if q.strip():
         qs = qs.filter(Q(video__title__icontains=q.strip()) | Q(args__title__icontains=q.strip()))
     return qs
