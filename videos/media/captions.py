@@ -6,17 +6,23 @@ clip's trimmed span lands (`Part.offset`), and burning needs each clip's cues on
 
 from __future__ import annotations
 
+import functools
+import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from videos.engines.cues import layout
 from videos.engines.transcription.base import Segment, Word
+from videos.media import process
 
+CAPTION_FONT = "DejaVu Sans"  # fonts-dejavu-core: on every Debian machine with ffmpeg's libass
+FALLBACK_FONT_FILE = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 MIN_CUE_S = 0.05  # a sliver of a cue left at a cut is not worth showing
-# libass (the `subtitles` filter) draws SRT on a 384x288 canvas scaled to the frame: size 16 is ~6% of the
-# height, with a 1.5-unit black outline and a shadow so white text stays readable on any picture.
+# libass (the `subtitles` filter) draws SRT on a 384x288 canvas scaled to the frame: size 18 is ~6% of the
+# height (18: ~6%), with a 1.5-unit black outline and a shadow so white text stays readable on any picture.
 BURN_STYLE = (
-    "FontName=DejaVu Sans,FontSize=16,PrimaryColour=&H00FFFFFF,OutlineColour=&H00000000,"
+    f"FontName={CAPTION_FONT},FontSize=18,PrimaryColour=&H00FFFFFF,OutlineColour=&H00000000,"
     "BorderStyle=1,Outline=1.5,Shadow=0.5,MarginV=12"
 )
 
@@ -69,3 +75,14 @@ def _text(words: Sequence[Word], original: str) -> str:
     """Stored words are bare ("Hello"): give them back the spacing of the cue's language before laying out."""
     sep = " " if " " in original.replace("\n", " ") else ""
     return layout([replace(w, word=sep + w.word.strip()) for w in words])
+
+
+@functools.cache
+def caption_font() -> str:
+    """The caption font's file (MoviePy draws with a font file; libass asks fontconfig by name)."""
+    try:
+        done = process.run(["fc-match", "-f", "%{file}", CAPTION_FONT], timeout=10)
+        found = done.stdout.decode("utf-8", "replace").strip()
+    except (OSError, subprocess.SubprocessError):
+        found = ""
+    return found if found and Path(found).is_file() else FALLBACK_FONT_FILE

@@ -39,6 +39,11 @@ from videos.media.verify import DecodeError, check_decodes
 log = logging.getLogger("montage.compose")
 COPY_COST = 0.05  # a stream-copy join costs about this much of encoding the same seconds (progress weights)
 AUDIO_BITRATE = "128k"
+SEEK_MARGIN_S = 0.0005
+# Joining by stream copy: the picture is copied, the sound decoded and encoded once more. Copied AAC would
+# carry each file's encoder priming (a packet before its start) into the middle of the output, and every
+# join would push the sound ~21 ms later; decoded, each file's sound is placed at its timestamps instead.
+JOIN_AUDIO_FILTER = "aresample=async=1:min_hard_comp=0.005:first_pts=0"
 
 
 @dataclass(frozen=True)
@@ -147,16 +152,16 @@ class _Render:
         encoded = [p for p in plan.parts if p.action == "encode"]
         work = sum(p.duration for p in encoded) + COPY_COST * plan.expected_duration
         done = 0.0
-        files: list[Path] = []
+        files: list[tuple[Path, float]] = []
         for p in plan.parts:
             if p.action == "copy":
-                files.append(self.paths[p.clip])
+                files.append((self.paths[p.clip], p.duration))
                 continue
             segment = self.temp(f"seg{p.clip}.mp4")
             span = (done / work, p.duration / work)
             self._encode(plan, [p], segment, None, progress=span, track_timescale=track_timescale(plan))
             done += p.duration
-            files.append(segment)
+            files.append((segment, p.duration))
         listing = self.temp("concat.txt")
         listing.write_text(concat_list(files), encoding="utf-8")
         args = copy_args(listing, part, has_audio=plan.has_audio, subtitles=subs)
@@ -177,7 +182,7 @@ class _Render:
         # By file: the graph grows with the clips, and argv has a hard size limit ("Argument list too long").
         graph.write_text(filter_graph(self.clips, parts, plan, burns), encoding="utf-8")
         args = reencode_args(
-            [self.paths[p.clip] for p in parts], [self.clips[p.clip] for p in parts], graph, target,
+            [self.paths[p.clip] for p in parts], [self.clips[p.clip] for p in parts], parts, graph, target,
             plan=plan, preset=self.preset, subtitles=subs, track_timescale=track_timescale,
         )  # fmt: skip
         self._ffmpeg(args, sum(p.duration for p in parts), target, progress)
@@ -216,27 +221,35 @@ class _Render:
         return path
 
 
-def concat_list(paths: list[Path]) -> str:
-    """A concat demuxer list; quotes escaped the way the demuxer reads them."""
+def concat_list(files: list[tuple[Path, float]]) -> str:
+    """A concat demuxer list; quotes escaped the way the demuxer reads them. Each file ends at its picture's
+    last frame (`outpoint`): sound running past it is dropped, so the next file starts on the frame grid
+    and both streams start it together (no drift however many joins)."""
     lines = []
-    for path in paths:
+    for path, duration in files:
         quoted = str(Path(path).resolve()).replace("'", "'\\''")
-        lines.append(f"file '{quoted}'\n")
+        lines.append(f"file '{quoted}'\ninpoint 0\noutpoint {duration:.6f}\n")
     return "".join(lines)
 
 
 def copy_args(list_file: Path, output: Path, *, has_audio: bool, subtitles: Path | None = None) -> list[str]:
-    """Concat demuxer, streams copied as they are (AAC priming gives harmless non-monotonous DTS warnings);
+    """Concat demuxer, the picture copied as it is, the sound placed by its timestamps (JOIN_AUDIO_FILTER);
     a subtitle file becomes a mov_text track."""
     args = ["-f", "concat", "-safe", "0", "-i", str(list_file)]
     if subtitles is not None:
         args += ["-i", str(subtitles)]
     args += ["-map", "0:v:0"]
     if has_audio:
-        args += ["-map", "0:a:0"]
+        args += ["-map", "0:a:0", "-af", JOIN_AUDIO_FILTER, "-c:a", "aac", "-b:a", AUDIO_BITRATE]
     if subtitles is not None:
         args += ["-map", "1:0", "-c:s", "mov_text"]
-    return [*args, "-c:v", "copy", "-c:a", "copy", "-movflags", "+faststart", str(output)]
+    return [*args, "-c:v", "copy", "-movflags", "+faststart", str(output)]
+
+
+def mux_subtitles_args(video: Path, subtitles: Path, output: Path) -> list[str]:
+    """A rendered file with a subtitle file added as a mov_text track, everything else copied."""
+    args = ["-i", str(video), "-i", str(subtitles), "-map", "0:v:0", "-map", "0:a?", "-map", "1:0"]
+    return [*args, "-c:v", "copy", "-c:a", "copy", "-c:s", "mov_text", "-movflags", "+faststart", str(output)]
 
 
 def filter_value(text: str) -> str:
@@ -279,6 +292,7 @@ def filter_graph(clips: list[Clip], parts: list[Part], plan: CompositionPlan, bu
 def reencode_args(
     paths: list[Path],
     clips: list[Clip],
+    parts: list[Part],
     graph_file: Path,
     output: Path,
     *,
@@ -290,9 +304,10 @@ def reencode_args(
     """One ffmpeg run: each input opened at its in point (`-ss` before `-i`: seek, then decode exactly),
     all through the filter_graph() in `graph_file`, libx264 + AAC, moov atom first."""
     args: list[str] = []
-    for path, clip in zip(paths, clips, strict=True):
-        if clip.trimmed:
-            args += ["-ss", f"{clip.start:.6f}", "-t", f"{clip.duration:.6f}"]
+    for path, clip, part in zip(paths, clips, parts, strict=True):
+        if clip.trimmed:  # a hair before the in point's frame (so rounding cannot drop it), a frame past the end
+            seek = max(part.start - SEEK_MARGIN_S, 0.0)
+            args += ["-ss", f"{seek:.6f}", "-t", f"{part.end - seek + 1 / (plan.fps or DEFAULT_FPS):.6f}"]
         args += ["-i", str(path)]
     if subtitles is not None:
         args += ["-i", str(subtitles)]

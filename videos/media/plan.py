@@ -9,6 +9,7 @@ MoviePy engine always renders everything).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -25,7 +26,8 @@ DEFAULT_FPS = 30.0
 SIZE_CHOICES = ("first", "largest")
 SUBTITLE_MODES = ("none", "soft", "burn")
 MIN_SIDE, MAX_SIDE = 16, 4096
-TRIM_EPSILON_S = 0.001  # a trim this close to the clip's own ends is no trim
+TRIM_EPSILON_S = 0.001
+FRAME_SLACK = 0.05  # of a frame: a container may end a hair before its last frame does
 _SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[xX\u00d7]\s*(\d{1,5})\s*$")
 
 Size = str | tuple[int, int]
@@ -66,8 +68,14 @@ class Clip:
     has_captions: bool = False
 
     @property
+    def picture_end(self) -> float:
+        """Where the last frame ends: the container's length may include a last AAC frame beyond it."""
+        fps, length = self.probe.fps, self.probe.duration_s
+        return max(1, math.floor(length * fps + FRAME_SLACK)) / fps if fps else length
+
+    @property
     def stop(self) -> float:
-        return self.probe.duration_s if self.end is None else min(self.end, self.probe.duration_s)
+        return self.picture_end if self.end is None else min(self.end, self.picture_end)
 
     @property
     def duration(self) -> float:
@@ -75,7 +83,7 @@ class Clip:
 
     @property
     def trimmed(self) -> bool:
-        return self.start > TRIM_EPSILON_S or self.stop < self.probe.duration_s - TRIM_EPSILON_S
+        return self.start > TRIM_EPSILON_S or self.stop < self.picture_end - TRIM_EPSILON_S
 
 
 @dataclass(frozen=True)
@@ -196,19 +204,32 @@ def full_reencode(plan: CompositionPlan, clips: list[Clip], reason: str) -> Comp
 
 def _timeline(clips: list[Clip], actions: list[str], **plan: Any) -> CompositionPlan:
     """Each clip's place on the output. Encoded spans get whole frames, rounded against the ideal timeline
-    (the sum of the trims) so rounding never accumulates: the output is within half a frame of that sum."""
+    (the sum of the trims, each from its in point's frame) so rounding never accumulates: the output is
+    within half a frame of that sum."""
     fps = plan["fps"]
     parts, ideal, offset = [], 0.0, 0.0
     for number, (clip, action) in enumerate(zip(clips, actions, strict=True)):
-        ideal += clip.duration
+        start = _on_frame(clip)
+        ideal += clip.stop - start
         if action == "copy":
-            duration, frames = clip.probe.duration_s, round(clip.probe.duration_s * fps)
+            frames = max(1, round(clip.picture_end * fps))
+            duration = clip.picture_end
         else:
             frames = max(1, round((ideal - offset) * fps))
             duration = frames / fps
-        parts.append(Part(number, action, clip.start, clip.stop, round(offset, 6), round(duration, 6), frames))
+        parts.append(Part(number, action, start, clip.stop, round(offset, 6), round(duration, 6), frames))
         offset += duration
     return CompositionPlan(parts=tuple(parts), expected_duration=round(offset, 6), **plan)
+
+
+def _on_frame(clip: Clip) -> float:
+    """The in point moved to the first source frame at or after it: picture and sound then start at the
+    same instant (ffmpeg's exact seek shows that frame first; cutting the sound earlier would put it ahead)."""
+    fps = clip.probe.fps
+    if not clip.trimmed or not fps:
+        return clip.start
+    snapped = math.ceil(clip.start * fps - 1e-6) / fps
+    return round(snapped, 6) if snapped < clip.stop else clip.start
 
 
 def _even(value: int) -> int:
