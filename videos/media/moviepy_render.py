@@ -92,16 +92,16 @@ def _burn(clip: VideoClip, cues: list[Segment], width: int, height: int) -> Vide
     if not cues:
         return clip
     size = max(12, round(height * CAPTION_HEIGHT_SHARE))
-    texts = [
-        TextClip(
+    texts = []
+    for cue in cues:
+        text = TextClip(
             font=caption_font(), text=cue.text, font_size=size, color="white", stroke_color="black",
             stroke_width=max(1, size // 12), method="label", text_align="center", margin=(size // 2, size // 4),
+        )  # fmt: skip
+        bottom = height - text.h - round(height * 0.03)  # a small margin above the frame's edge, as libass leaves
+        texts.append(
+            text.with_start(cue.start).with_duration(max(cue.end - cue.start, 0.04)).with_position(("center", bottom))
         )
-        .with_start(cue.start)
-        .with_duration(max(cue.end - cue.start, 0.04))
-        .with_position(("center", "bottom"))
-        for cue in cues
-    ]  # fmt: skip
     return CompositeVideoClip([clip, *texts], size=(width, height)).with_audio(clip.audio).with_duration(clip.duration)
 
 
