@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from videos.engines.transcription.base import Segment
-from videos.media.composition import Rendered, compose, timeline_captions
+from videos.media.composition import Rendered, compose, keyframe_times, timeline_captions
 from videos.media.ffmpeg import ProbeResult, probe
-from videos.media.plan import Clip, CompositionPlan, parse_size, plan_composition
+from videos.media.plan import Clip, CompositionPlan, keyframes_wanted, parse_size, plan_composition
 from videos.services.compositions import (
     CompositionInputError,
     composition_attach_captions,
@@ -75,9 +76,12 @@ def _render(ctx: JobContext, inputs: list[dict[str, Any]], engine: str, options:
         Clip(ProbeResult.from_dict(item["probe"]), float(start or 0.0), end, has_captions=bool(cues))
         for item, (start, end), cues in zip(inputs, trims, segments, strict=True)
     ]
-    plan = plan_composition(
-        clips, size=parse_size(options["size"]), subtitles=options["subtitles"], smart=engine != "moviepy"
-    )
+    size, subtitles, smart = parse_size(options["size"]), options["subtitles"], engine != "moviepy"
+    if smart:  # a trimmed clip that matches may still be copied between its first and last keyframe inside the trim
+        for i in keyframes_wanted(clips, size=size, subtitles=subtitles):
+            ctx.checkpoint()
+            clips[i] = replace(clips[i], keyframes=keyframe_times(paths[i]))
+    plan = plan_composition(clips, size=size, subtitles=subtitles, smart=smart)
     output = ctx.tmp_dir / OUTPUT_NAME
     rendered: Rendered
     if engine == "moviepy":

@@ -33,17 +33,40 @@ from videos.media.ffmpeg import (
     probe,
     run_ffmpeg,
 )
-from videos.media.plan import DEFAULT_FPS, Clip, CompositionPlan, Part, full_reencode, track_timescale
+from videos.media.plan import (
+    DEFAULT_FPS,
+    TRIM_EPSILON_S,
+    Clip,
+    CompositionPlan,
+    Part,
+    full_reencode,
+    track_timescale,
+)
 from videos.media.verify import DecodeError, check_decodes
 
 log = logging.getLogger("montage.compose")
 COPY_COST = 0.05  # a stream-copy join costs about this much of encoding the same seconds (progress weights)
 AUDIO_BITRATE = "128k"
 SEEK_MARGIN_S = 0.0005
+PROBE_KEYFRAMES_TIMEOUT_S = 120.0
 # Joining by stream copy: the picture is copied, the sound decoded and encoded once more. Copied AAC would
 # carry each file's encoder priming (a packet before its start) into the middle of the output, and every
 # join would push the sound ~21 ms later; decoded, each file's sound is placed at its timestamps instead.
 JOIN_AUDIO_FILTER = "aresample=async=1:min_hard_comp=0.005:first_pts=0"
+
+
+# B-frame settings giving libx264 a reorder delay (frames a decoder holds back) of 0, 1 or 2. An encoded part
+# joined to copied ones by stream copy must have the copied clips' delay: with less, the copied part's first
+# decode time falls before the encoded part's last one; with more, the other way round.
+X264_REORDER = ("bframes=0", "bframes=1:b-pyramid=none", "bframes=3:b-pyramid=normal")
+
+
+@dataclass(frozen=True)
+class Match:
+    """What an encoded part must share with the copied clips it is joined to, beyond the plan's format."""
+
+    timescale: int | None
+    reorder_delay: int | None
 
 
 @dataclass(frozen=True)
@@ -57,9 +80,13 @@ class Rendered:
 def timeline_captions(plan: CompositionPlan, clip_segments: Sequence[Sequence[Segment]]) -> list[Segment]:
     """Every clip's cues, cut to its span and shifted to where that span lands in the output."""
     cues: list[Segment] = []
-    for part in plan.parts:
-        local = cut(clip_segments[part.clip], part.start, part.end) if part.clip < len(clip_segments) else []
-        cues += [c for c in shift(local, part.offset) if c.start < part.offset + part.duration]
+    spans: dict[int, list[Part]] = {}
+    for part in plan.parts:  # a clip split into encoded ends and copied middle is still one span of speech
+        spans.setdefault(part.clip, []).append(part)
+    for clip, parts in spans.items():
+        first, last = parts[0], parts[-1]
+        local = cut(clip_segments[clip], first.start, last.end) if clip < len(clip_segments) else []
+        cues += [c for c in shift(local, first.offset) if c.start < last.offset + last.duration]
     return cues
 
 
@@ -138,7 +165,7 @@ class _Render:
         part = self.temp(f"part{self.output.suffix}")
         subs = self._soft_subtitles(plan)
         if plan.mode == "reencode":
-            self._encode(plan, list(plan.parts), part, subs, progress=(0.0, 1.0), track_timescale=None)
+            self._encode(plan, list(plan.parts), part, subs, progress=(0.0, 1.0), match=None)
         else:
             self._join(plan, part, subs)
         result = verify_output(part, plan, cancel=self.cancel, subtitles=subs is not None)
@@ -152,19 +179,34 @@ class _Render:
         encoded = [p for p in plan.parts if p.action == "encode"]
         work = sum(p.duration for p in encoded) + COPY_COST * plan.expected_duration
         done = 0.0
-        files: list[tuple[Path, float]] = []
-        for p in plan.parts:
-            if p.action == "copy":
-                files.append((self.paths[p.clip], p.duration))
+        files: list[tuple[Path, float, float, float]] = []
+        copied = [self.paths[p.clip] for p in plan.parts if p.action == "copy"]
+        delay = reorder_delay(copied[0]) if copied else None
+        match = Match(track_timescale(plan), delay if encoded else None)
+        # A copied run that stops at a keyframe inside its clip (a split trim): the demuxer's out point is a
+        # decode time, and the keyframe's own is `delay` frames before its picture; stop the picture there.
+        early = (delay or 0) / plan.fps + SEEK_MARGIN_S
+        picture_outpoints = []
+        for n, p in enumerate(plan.parts):
+            if p.action == "copy":  # the source itself, from its in point (a keyframe) to its out point
+                files.append((self.paths[p.clip], p.start, p.end, p.duration))
+                inside = p.end < self.clips[p.clip].picture_end - TRIM_EPSILON_S
+                picture_outpoints.append(p.end - early if inside else p.end)
                 continue
-            segment = self.temp(f"seg{p.clip}.mp4")
+            segment = self.temp(f"seg{n}.mp4")
             span = (done / work, p.duration / work)
-            self._encode(plan, [p], segment, None, progress=span, track_timescale=track_timescale(plan))
+            self._encode(plan, [p], segment, None, progress=span, match=match)
             done += p.duration
-            files.append((segment, p.duration))
+            files.append((segment, 0.0, p.duration, p.duration))
+            picture_outpoints.append(p.duration)
         listing = self.temp("concat.txt")
         listing.write_text(concat_list(files), encoding="utf-8")
-        args = copy_args(listing, part, has_audio=plan.has_audio, subtitles=subs)
+        pictures = listing
+        if any(out != f[2] for out, f in zip(picture_outpoints, files, strict=True)):
+            pictures = self.temp("concat-video.txt")
+            video_files = [(f[0], f[1], out, f[3]) for f, out in zip(files, picture_outpoints, strict=True)]
+            pictures.write_text(concat_list(video_files), encoding="utf-8")
+        args = copy_args(pictures, listing, part, has_audio=plan.has_audio, subtitles=subs)
         self._ffmpeg(args, plan.expected_duration, part, (done / work, 1.0 - done / work))
 
     def _encode(
@@ -175,15 +217,15 @@ class _Render:
         subs: Path | None,
         *,
         progress: tuple[float, float],
-        track_timescale: int | None,
+        match: Match | None,
     ) -> None:
-        graph = self.temp(f"filter{parts[0].clip}.txt")
+        graph = self.temp(f"filter{uuid.uuid4().hex[:8]}.txt")
         burns = [self._burn_file(plan, p) for p in parts]
         # By file: the graph grows with the clips, and argv has a hard size limit ("Argument list too long").
         graph.write_text(filter_graph(self.clips, parts, plan, burns), encoding="utf-8")
         args = reencode_args(
             [self.paths[p.clip] for p in parts], [self.clips[p.clip] for p in parts], parts, graph, target,
-            plan=plan, preset=self.preset, subtitles=subs, track_timescale=track_timescale,
+            plan=plan, preset=self.preset, subtitles=subs, match=match,
         )  # fmt: skip
         self._ffmpeg(args, sum(p.duration for p in parts), target, progress)
 
@@ -216,33 +258,41 @@ class _Render:
         cues = cut(self.clip_segments[part.clip], part.start, part.end)
         if not cues:
             return None
-        path = self.temp(f"burn{part.clip}.srt")
+        path = self.temp(f"burn{uuid.uuid4().hex[:8]}.srt")
         path.write_text(to_srt(cues), encoding="utf-8")
         return path
 
 
-def concat_list(files: list[tuple[Path, float]]) -> str:
-    """A concat demuxer list; quotes escaped the way the demuxer reads them. Each file ends at its picture's
-    last frame (`outpoint`): sound running past it is dropped, so the next file starts on the frame grid
+def concat_list(files: list[tuple[Path, float, float, float]]) -> str:
+    """A concat demuxer list of (file, in point, out point, duration); quotes escaped the way the demuxer reads
+    them. In points are keyframes (0, or the first one inside a trim); each file then lasts exactly its
+    part's `duration` on the output (picture frame boundaries), so the next file starts on the frame grid
     and both streams start it together (no drift however many joins)."""
     lines = []
-    for path, duration in files:
+    for path, inpoint, outpoint, duration in files:
         quoted = str(Path(path).resolve()).replace("'", "'\\''")
-        lines.append(f"file '{quoted}'\ninpoint 0\noutpoint {duration:.6f}\n")
+        lines.append(f"file '{quoted}'\ninpoint {inpoint:.6f}\noutpoint {outpoint:.6f}\nduration {duration:.6f}\n")
     return "".join(lines)
 
 
-def copy_args(list_file: Path, output: Path, *, has_audio: bool, subtitles: Path | None = None) -> list[str]:
+def copy_args(
+    video_list: Path, audio_list: Path, output: Path, *, has_audio: bool, subtitles: Path | None = None
+) -> list[str]:
     """Concat demuxer, the picture copied as it is, the sound placed by its timestamps (JOIN_AUDIO_FILTER);
-    a subtitle file becomes a mov_text track."""
-    args = ["-f", "concat", "-safe", "0", "-i", str(list_file)]
+    the sound may come from a list of its own (out points in presentation time where the picture's are
+    decode times); a subtitle file becomes a mov_text track."""
+    args = ["-f", "concat", "-safe", "0", "-i", str(video_list)]
+    sound = 0
+    if has_audio and audio_list != video_list:
+        args += ["-f", "concat", "-safe", "0", "-i", str(audio_list)]
+        sound = 1
     if subtitles is not None:
         args += ["-i", str(subtitles)]
     args += ["-map", "0:v:0"]
     if has_audio:
-        args += ["-map", "0:a:0", "-af", JOIN_AUDIO_FILTER, "-c:a", "aac", "-b:a", AUDIO_BITRATE]
+        args += ["-map", f"{sound}:a:0", "-af", JOIN_AUDIO_FILTER, "-c:a", "aac", "-b:a", AUDIO_BITRATE]
     if subtitles is not None:
-        args += ["-map", "1:0", "-c:s", "mov_text"]
+        args += ["-map", f"{sound + 1}:0", "-c:s", "mov_text"]
     return [*args, "-c:v", "copy", "-movflags", "+faststart", str(output)]
 
 
@@ -299,7 +349,7 @@ def reencode_args(
     plan: CompositionPlan,
     preset: str,
     subtitles: Path | None = None,
-    track_timescale: int | None = None,
+    match: Match | None = None,
 ) -> list[str]:
     """One ffmpeg run: each input opened at its in point (`-ss` before `-i`: seek, then decode exactly),
     all through the filter_graph() in `graph_file`, libx264 + AAC, moov atom first."""
@@ -315,8 +365,10 @@ def reencode_args(
     if subtitles is not None:
         args += ["-map", f"{len(paths)}:0", "-c:s", "mov_text"]
     args += ["-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p"]
-    if track_timescale:
-        args += ["-video_track_timescale", str(track_timescale)]
+    if match is not None and match.timescale:
+        args += ["-video_track_timescale", str(match.timescale)]
+    if match is not None and match.reorder_delay is not None:
+        args += ["-x264-params", X264_REORDER[min(match.reorder_delay, 2)]]
     args += ["-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ar", str(plan.sample_rate), "-ac", str(plan.channels)]
     return [*args, "-movflags", "+faststart", str(output)]
 
@@ -325,6 +377,31 @@ def duration_tolerance(plan: CompositionPlan) -> float:
     """Copy is exact to a frame or two; re-encoding at a new frame rate may round each clip by a frame."""
     per_clip = 1.0 / (plan.fps or DEFAULT_FPS)
     return 0.25 + per_clip * 4 + 0.01 * plan.expected_duration
+
+
+def keyframe_times(path: Path) -> tuple[float, ...]:
+    """Presentation times of the video keyframes (packet headers only: no decoding)."""
+    cmd = [ffprobe_binary(), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"]
+    done = process.run([*cmd, "-of", "csv=p=0", str(path)], timeout=PROBE_KEYFRAMES_TIMEOUT_S)
+    if done.returncode != 0:
+        return ()
+    times = []
+    for line in done.stdout.decode("ascii", "replace").splitlines():
+        pts, _, flags = line.partition(",")
+        if flags.startswith("K"):
+            try:
+                times.append(round(float(pts), 6))
+            except ValueError:
+                continue
+    return tuple(sorted(times))
+
+
+def reorder_delay(path: Path) -> int | None:
+    """The video stream's reorder delay in frames (ffprobe's has_b_frames), None when it cannot say."""
+    cmd = [ffprobe_binary(), "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=has_b_frames"]
+    done = process.run([*cmd, "-of", "csv=p=0", str(path)], timeout=60)
+    text = done.stdout.decode("ascii", "replace").strip()
+    return int(text) if done.returncode == 0 and text.isdigit() else None
 
 
 def subtitle_streams(path: Path) -> list[str]:

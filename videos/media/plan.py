@@ -27,6 +27,7 @@ SIZE_CHOICES = ("first", "largest")
 SUBTITLE_MODES = ("none", "soft", "burn")
 MIN_SIDE, MAX_SIDE = 16, 4096
 TRIM_EPSILON_S = 0.001
+MIN_COPIED_GOPS_S = 0.5  # less than this between the keyframes inside a trim is not worth a split
 FRAME_SLACK = 0.05  # of a frame: a container may end a hair before its last frame does
 _SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[xX\u00d7]\s*(\d{1,5})\s*$")
 
@@ -66,6 +67,7 @@ class Clip:
     start: float = 0.0
     end: float | None = None
     has_captions: bool = False
+    keyframes: tuple[float, ...] = ()  # known for a trimmed clip that could otherwise be copied (keyframes_wanted)
 
     @property
     def picture_end(self) -> float:
@@ -178,8 +180,7 @@ def plan_composition(
     reference = _smart_reference(clips, (width, height), subtitles) if smart else None
     if reference is not None:
         ref = reference.probe
-        matching = [_copyable(c, (width, height), subtitles) and _same(c.probe, ref) for c in clips]
-        actions = ["copy" if match else "encode" for match in matching]
+        actions = [_smart_action(c, ref, (width, height), subtitles) for c in clips]
         return _timeline(
             clips, actions, mode="smart", width=width, height=height, fps=ref.fps or DEFAULT_FPS,
             reason=f"{why_not}; clips matching {_describe(ref)} are copied", subtitles=subtitles, has_audio=True,
@@ -202,23 +203,73 @@ def full_reencode(plan: CompositionPlan, clips: list[Clip], reason: str) -> Comp
     )  # fmt: skip
 
 
+def keyframes_wanted(clips: list[Clip], *, size: Size = "first", subtitles: str = "none") -> list[int]:
+    """The trimmed clips that smart rendering could mostly copy, given their keyframe times: probe those."""
+    out = _output_size(clips, size)
+    return [i for i, c in enumerate(clips) if c.trimmed and _copyable(c, out, subtitles, whole=False)]
+
+
+def _smart_action(clip: Clip, ref: ProbeResult, size: tuple[int, int], subtitles: str) -> str:
+    """copy (as it is), split (copy the whole GOPs inside its trim, encode the ends) or encode."""
+    if not _same(clip.probe, ref) or not _copyable(clip, size, subtitles, whole=False):
+        return "encode"
+    if not clip.trimmed:
+        return "copy"
+    return "split" if _inner_gops(clip) is not None else "encode"
+
+
+def _inner_gops(clip: Clip) -> tuple[float, float] | None:
+    """(first keyframe at or after the in point, last keyframe at or before the out point) when at least one
+    whole GOP lies between them; the ends outside are re-encoded, the GOPs inside copied."""
+    start, stop = _on_frame(clip), clip.stop
+    slack = 0.5 / (clip.probe.fps or DEFAULT_FPS)
+    inside = [k for k in clip.keyframes if start - slack <= k <= stop + slack]
+    if len(inside) < 2 or inside[-1] - inside[0] < MIN_COPIED_GOPS_S:
+        return None
+    return inside[0], inside[-1]
+
+
 def _timeline(clips: list[Clip], actions: list[str], **plan: Any) -> CompositionPlan:
     """Each clip's place on the output. Encoded spans get whole frames, rounded against the ideal timeline
-    (the sum of the trims, each from its in point's frame) so rounding never accumulates: the output is
-    within half a frame of that sum."""
+    (the sum of the trims asked for) so rounding never accumulates: the output is
+    within a frame of that sum (half a frame unless a clip has no frame to spare past its out point)."""
     fps = plan["fps"]
     parts, ideal, offset = [], 0.0, 0.0
     for number, (clip, action) in enumerate(zip(clips, actions, strict=True)):
         start = _on_frame(clip)
-        ideal += clip.stop - start
+        ideal += clip.duration  # the trim asked for: the output stays within a frame of their sum
+        # ... taking at most one frame past the out point to get there, never a frame the clip does not have
+        source_fps = clip.probe.fps or fps
+        available = min(clip.stop + (1 / source_fps if clip.end is not None else 0.0), clip.picture_end)
         if action == "copy":
-            frames = max(1, round(clip.picture_end * fps))
-            duration = clip.picture_end
+            spans = [("copy", start, clip.picture_end, clip.picture_end)]
+        elif action == "split":
+            first_key, last_key = _inner_gops(clip) or (start, start)
+            spans = [
+                ("encode", start, first_key, first_key - start),
+                ("copy", first_key, last_key, last_key - first_key),
+            ]
+            spans.append(("encode", last_key, clip.stop, None))
         else:
-            frames = max(1, round((ideal - offset) * fps))
-            duration = frames / fps
-        parts.append(Part(number, action, start, clip.stop, round(offset, 6), round(duration, 6), frames))
-        offset += duration
+            spans = [("encode", start, clip.stop, None)]
+        for kind, begin, end, exact in spans:
+            if exact is not None and exact < 0.5 / fps:
+                continue  # an in point on a keyframe: nothing to encode before it
+            if kind == "copy":
+                frames, duration = max(1, round(exact * fps)), exact
+            elif exact is not None:
+                frames = max(1, round(exact * fps))
+                duration = frames / fps
+            else:  # the last span of a clip takes up the rounding against the ideal timeline
+                frames = min(round((ideal - offset) * fps), round((available - begin) * fps + FRAME_SLACK))
+                if frames < 1 and len(spans) > 1:
+                    continue  # an out point on a keyframe: nothing to encode after it
+                frames = max(1, frames)
+                duration = frames / fps
+            parts.append(
+                Part(number, kind, round(begin, 6), round(end, 6), round(offset, 6), round(duration, 6), frames)
+            )
+            offset += duration
     return CompositionPlan(parts=tuple(parts), expected_duration=round(offset, 6), **plan)
 
 
@@ -265,11 +316,11 @@ def _describe(clip: ProbeResult) -> str:
     return f"{clip.video_codec} {clip.width}x{clip.height} {clip.fps:g} fps {clip.pix_fmt} tb {clip.time_base}, {audio}"
 
 
-def _copyable(clip: Clip, size: tuple[int, int], subtitles: str) -> bool:
-    """As it is: no trim, nothing drawn on it, already the output size, codecs mp4 holds."""
+def _copyable(clip: Clip, size: tuple[int, int], subtitles: str, *, whole: bool = True) -> bool:
+    """As it is: no trim (unless `whole` is False), nothing drawn on it, already the output size, codecs mp4 holds."""
     p = clip.probe
     return (
-        not clip.trimmed
+        not (whole and clip.trimmed)
         and not (subtitles == "burn" and clip.has_captions)
         and (p.width, p.height) == size
         and p.video_codec in MP4_VIDEO_CODECS
@@ -307,7 +358,8 @@ def _smart_reference(clips: list[Clip], size: tuple[int, int], subtitles: str) -
             p.video_codec == "h264" and p.pix_fmt == "yuv420p" and p.has_audio and p.audio_codec == "aac"
             and (p.channels or 0) in (1, 2) and bool(p.fps) and _timescale(p.time_base) is not None
         )  # fmt: skip
-        if exact and _copyable(clip, size, subtitles):
+        splits = clip.trimmed and _copyable(clip, size, subtitles, whole=False) and _inner_gops(clip) is not None
+        if exact and (_copyable(clip, size, subtitles) or splits):
             groups.setdefault((*_video_key(p), *_audio_key(p)), []).append(clip)
     if not groups:
         return None

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from videos.engines.transcription.base import Segment
-from videos.media.composition import Rendered, compose
+from videos.media.composition import Rendered, compose, keyframe_times
 from videos.media.ffmpeg import ffmpeg_binary, probe
-from videos.media.plan import Clip, plan_composition
+from videos.media.plan import Clip, keyframes_wanted, plan_composition
 
 GREY_W, GREY_H = 64, 48
 
@@ -36,6 +37,8 @@ def render(
     clips = [
         Clip(c.probe, c.start, c.end, has_captions=bool(i < len(segments) and segments[i])) for i, c in enumerate(clips)
     ]
+    for i in keyframes_wanted(clips, size=size, subtitles=subtitles):  # as the job does
+        clips[i] = replace(clips[i], keyframes=keyframe_times(paths[i]))
     plan = plan_composition(clips, size=size, subtitles=subtitles)
     return compose(list(paths), clips, plan, output, clip_segments=segments, **{"preset": "ultrafast", **kw})
 

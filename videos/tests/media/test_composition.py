@@ -122,6 +122,28 @@ def test_the_first_frame_after_each_join_is_the_intended_source_frame(tmp_path: 
         assert fc.difference(last, source[round(part.end * FPS) - 1]) < 6, part  # ... and the out point too
 
 
+def test_a_trim_copies_the_whole_gops_inside_it_and_encodes_only_its_ends(tmp_path: Path) -> None:
+    """Keyframes every second: 0.52-3.3 s is encoded 0.52-1.0, copied 1.0-3.0 (its packets as they are),
+    encoded 3.0-3.3; every join shows the intended frame and the whole decodes cleanly."""
+    src, other = small(seconds=4, gop=25), small(seconds=1, gop=25, tone_hz=880)
+    output = tmp_path / "split.mp4"
+    done = fc.render([other, src], output, trims=[(0.0, None), (0.52, 3.3)])
+    assert done.plan.mode == "smart"
+    spans = [(p.clip, p.action, p.start, p.end) for p in done.plan.parts]
+    assert spans == [(0, "copy", 0.0, 1.0), (1, "encode", 0.52, 1.0), (1, "copy", 1.0, 3.0), (1, "encode", 3.0, 3.3)]
+    assert fc.decode_clean(output)
+    assert abs(video_duration(output) - (1.0 + 2.78)) <= 1 / FPS
+    middle = done.plan.parts[2]
+    theirs = [p for p in fc.packets(src, start=1.0, end=3.0) if "K" not in p[0]]
+    ours = [p for p in fc.packets(output, start=middle.offset, end=middle.offset + middle.duration) if "K" not in p[0]]
+    assert len(theirs) > 40 and ours == theirs
+    frames, source = fc.grey_frames(output), fc.grey_frames(src)
+    for part in done.plan.parts[1:]:
+        first = frames[round(part.offset * FPS)]
+        wanted = round(part.start * FPS)
+        assert fc.difference(first, source[wanted]) * 2 < fc.difference(first, source[wanted - 1]), part
+
+
 def test_sound_and_picture_stay_in_sync_after_five_joins(tmp_path: Path) -> None:
     """Six clips, each with a flash and a beep at the same instant, mixed sizes and trims: every flash and
     its beep in the output lie within 40 ms of each other."""

@@ -29,8 +29,8 @@ def clips(*probes: ProbeResult) -> list[Clip]:
 
 
 def test_identical_clips_plan_a_copy() -> None:
-    plan = plan_composition(clips(BASE, BASE, dataclasses.replace(BASE, duration_s=1.5)))
-    assert (plan.mode, plan.width, plan.height, plan.fps, plan.expected_duration) == ("copy", 320, 240, 25.0, 5.5)
+    plan = plan_composition(clips(BASE, BASE, dataclasses.replace(BASE, duration_s=1.6)))
+    assert (plan.mode, plan.width, plan.height, plan.fps, plan.expected_duration) == ("copy", 320, 240, 25.0, 5.6)
     assert "match" in plan.reason and plan.stage == "concatenate:copy"
     assert [p.offset for p in plan.parts] == [0.0, 2.0, 4.0]
     assert plan.summary() == "copy: all 3 clips stream-copied (320x240 25 fps)"
@@ -52,17 +52,17 @@ def test_trimmed_clips_are_encoded_and_land_on_whole_frames() -> None:
     plan = plan_composition(trimmed)
     assert plan.mode == "smart" and [p.action for p in plan.parts] == ["encode", "copy", "encode"]
     assert [p.frames for p in plan.parts] == [25, 50, 22] and "clip 1 is trimmed" in plan.reason
+    assert [p.start for p in plan.parts] == [0.52, 0.0, 0.16]  # in points on the source's frames
     assert [p.offset for p in plan.parts] == [0.0, 1.0, 3.0]
-    assert abs(plan.expected_duration - 3.87) < 1 / 25
+    assert abs(plan.expected_duration - (1.0 + 2.0 + 0.87)) <= 0.5 / 25 + 1e-9
 
 
-@given(st.lists(st.tuples(st.floats(0, 1.9), st.floats(0.05, 2.0)), min_size=1, max_size=30))
+@given(st.lists(st.tuples(st.floats(0, 1.8), st.floats(0.05, 1.0)), min_size=1, max_size=30))
 def test_rounding_to_frames_never_accumulates(spans: list[tuple[float, float]]) -> None:
-    items = [Clip(BASE, min(a, 2.0 - d), min(a, 2.0 - d) + d) for a, d in spans]
-    items = [c for c in items if c.duration > 0.001] or [Clip(BASE, 0, 1)]
+    items = [Clip(BASE, a, min(a + d, 1.9)) for a, d in spans]
     plan = plan_composition(items, size=(640, 480))
     assert plan.mode == "reencode"
-    assert abs(plan.expected_duration - sum(c.duration for c in items)) <= 0.5 / 25 + 1e-9
+    assert abs(plan.expected_duration - sum(c.duration for c in items)) <= 1 / 25 + 1e-9  # within a frame
 
 
 def test_sizes_first_largest_and_given() -> None:
@@ -118,3 +118,20 @@ def test_refusals() -> None:
 def test_a_plan_survives_json() -> None:
     plan = plan_composition([Clip(BASE, 0.5, 1.5), Clip(dataclasses.replace(BASE, width=640))], subtitles="burn")
     assert CompositionPlan.from_dict(plan.to_dict()) == plan
+
+
+def test_a_trim_over_whole_gops_copies_them_and_encodes_its_ends() -> None:
+    keyed = Clip(dataclasses.replace(BASE, duration_s=6.0), 0.5, 5.3, keyframes=(0.0, 2.0, 4.0))
+    plan = plan_composition([Clip(BASE), keyed])
+    spans = [(p.action, p.start, p.end, p.frames) for p in plan.parts]
+    assert spans == [
+        ("copy", 0.0, 2.0, 50),
+        ("encode", 0.52, 2.0, 37),
+        ("copy", 2.0, 4.0, 50),
+        ("encode", 4.0, 5.3, 33),
+    ]
+    assert abs(plan.expected_duration - (2.0 + 4.78)) <= 0.5 / 25
+    on_keys = plan_composition([Clip(BASE), dataclasses.replace(keyed, start=2.0, end=4.0)])
+    assert [(p.action, p.start, p.end) for p in on_keys.parts][1:] == [("copy", 2.0, 4.0)]  # nothing to encode
+    short = plan_composition([Clip(BASE), dataclasses.replace(keyed, start=2.5, end=3.5)])
+    assert [p.action for p in short.parts] == ["copy", "encode"]  # no whole GOP inside: encoded whole
