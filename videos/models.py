@@ -116,7 +116,9 @@ class ProcessingTask(models.Model):
             # One writer per video: the kinds that write a video's file or transcript exclude each other.
             models.UniqueConstraint(
                 fields=["video"],
-                condition=Q(status__in=["pending", "processing"]) & Q(video__isnull=False) & Q(kind__in=WRITER_KINDS),
+                condition=Q(status__in=["pending", "processing"])
+                & Q(video__isnull=False)
+                & Q(kind__in=WRITER_KINDS),
                 name="one_writer_per_video",
             ),
             # A task is retried at most once, also under concurrent requests in several processes.

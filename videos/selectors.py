@@ -10,12 +10,16 @@ from django.db.models import Count, Prefetch, QuerySet
 from videos.models import ProcessingTask, SubTask, Video
 
 
-def task_list(*, owner: User, status: str | None = None, kind: str | None = None) -> QuerySet[ProcessingTask]:
+def task_list(
+    *, owner: User, status: str | None = None, kind: str | None = None
+) -> QuerySet[ProcessingTask]:
     """A user's tasks, newest first, with subtasks prefetched for TaskProgress."""
     return _tasks(owner, status, kind, SubTask.objects.order_by("position"))
 
 
-def task_summaries(*, owner: User, status: str | None = None, kind: str | None = None) -> QuerySet[ProcessingTask]:
+def task_summaries(
+    *, owner: User, status: str | None = None, kind: str | None = None
+) -> QuerySet[ProcessingTask]:
     """task_list() for TaskProgress lists: without the tasks' and steps' `args`/`result` JSON.
 
     TaskProgress shows neither, and they grow with the work (10,000 clip ids, every cue of a file):

@@ -144,5 +144,7 @@ def api_exception_response(request: HttpRequest, exc: Exception) -> JsonResponse
         return response
     signals.got_request_exception.send(sender=None, request=request)
     response = server_error_handler(request)
-    log_response("Internal Server Error: %s", request.path, response=response, request=request, exception=exc)
+    log_response(
+        "Internal Server Error: %s", request.path, response=response, request=request, exception=exc
+    )
     return response

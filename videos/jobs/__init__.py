@@ -1,5 +1,4 @@
 """Job kinds: importing this package registers every kind with the task registry."""
-
 from videos.jobs import composition  # noqa
 from videos.jobs import transcription  # noqa
 from videos.jobs import reprocess  # noqa

@@ -258,7 +258,6 @@ def run_ffmpeg(
         tail.append(line)
         if len(write_errors) < STDERR_TAIL_LINES and any(marker in line for marker in STORAGE_FULL_MARKERS):
             write_errors.append(line)
-
     try:
         proc = process.spawn(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"

@@ -241,6 +241,7 @@ def _timeline(clips: list[Clip], actions: list[str], **plan: Any) -> Composition
         # ... taking at most one frame past the out point to get there, never a frame the clip does not have
         source_fps = clip.probe.fps or fps
         available = min(clip.stop + (1 / source_fps if clip.end is not None else 0.0), clip.picture_end)
+        spans: list[tuple[str, float, float, float | None]]  # (action, from, to, exact length or None: rounded)
         if action == "copy":
             spans = [("copy", start, clip.picture_end, clip.picture_end)]
         elif action == "split":
@@ -255,11 +256,9 @@ def _timeline(clips: list[Clip], actions: list[str], **plan: Any) -> Composition
         for kind, begin, end, exact in spans:
             if exact is not None and exact < 0.5 / fps:
                 continue  # an in point on a keyframe: nothing to encode before it
-            if kind == "copy":
-                frames, duration = max(1, round(exact * fps)), exact
-            elif exact is not None:
+            if exact is not None:  # copied runs last what they last; encoded heads are whole frames already
                 frames = max(1, round(exact * fps))
-                duration = frames / fps
+                duration = exact if kind == "copy" else frames / fps
             else:  # the last span of a clip takes up the rounding against the ideal timeline
                 frames = min(round((ideal - offset) * fps), round((available - begin) * fps + FRAME_SLACK))
                 if frames < 1 and len(spans) > 1:

@@ -78,8 +78,8 @@ def composition_start(
         args["trims"] = [[start, end] for _, start, end in items]
     with transaction.atomic():
         lock_task_creation()  # an input cannot be deleted between this check and the task's insert
-        owned = {
-            str(row["pk"]): row
+        owned: dict[str, dict[str, Any]] = {
+            str(row["pk"]): dict(row)
             for row in Video.objects.filter(owner=owner, pk__in=set(ids)).values(
                 "pk", "title", "width", "duration_s", "probe"
             )
@@ -185,7 +185,8 @@ def composition_inputs(*, owner_id: Any, video_ids: Sequence[str]) -> list[dict[
         .order_by("video_id", "index")
         .values("video_id", "start", "end", "text", "words")
     ):
-        transcripts.setdefault(str(row.pop("video_id")), []).append(row)
+        cue = dict(row)
+        transcripts.setdefault(str(cue.pop("video_id")), []).append(cue)
     inputs, seen = [], set()
     for vid in video_ids:
         video = videos.get(str(vid))

@@ -83,7 +83,9 @@ def _interruptible(
 
     def work() -> None:
         try:
-            outcome["transcript"] = engine.transcribe(wav, on_progress=latest.append, cancel=cancel, language=language)
+            outcome["transcript"] = engine.transcribe(
+                wav, on_progress=latest.append, cancel=cancel, language=language
+            )
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
         finally:

@@ -213,13 +213,8 @@ def test_segments_as_json_in_time_order(api, transcribed) -> None:  # noqa: ANN0
     assert rows == [
         {"index": 1, "start": 0.0, "end": 1.5, "text": "Hello there.", "words": []},
         {"index": 2, "start": 1.5, "end": 2.0, "text": "second line", "words": []},
-        {
-            "index": 3,
-            "start": 3725.5,
-            "end": 3727.25,
-            "words": [],
-            "text": "after an hour & a <b>bold</b> claim -> done",
-        },
+        {"index": 3, "start": 3725.5, "end": 3727.25, "words": [],
+         "text": "after an hour & a <b>bold</b> claim -> done"},
     ]  # fmt: skip - engines without word times store none
 
 

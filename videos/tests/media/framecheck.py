@@ -127,30 +127,28 @@ def make_flash_clip(path: Path, *, seconds: float, flash_at: float, width: int =
     return path
 
 
+def _ffprobe(path: Path, stream: str, entries: str) -> list[str]:
+    """One ffprobe query: `entries` (e.g. stream=duration) of `stream` (e.g. v:0), one value a line."""
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", entries, "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.split()
+
+
 def video_stream_duration(path: Path) -> float:
     """ffprobe's duration of the first video stream (the picture alone, not the container)."""
-    done = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=duration", "-of", "csv=p=0",
-         str(path)],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return float(done.stdout.strip())
+    return float(_ffprobe(path, "v:0", "stream=duration")[0])
 
 
 def frame_times(path: Path) -> list[float]:
     """Presentation times of the video frames, in order (a join may start the picture a hair after 0)."""
-    done = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0",
-         str(path)],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return sorted(float(line) for line in done.stdout.split())
+    return sorted(float(v) for v in _ffprobe(path, "v:0", "packet=pts_time"))
 
 
 def audio_start(path: Path) -> float:
-    done = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=start_time", "-of", "csv=p=0",
-         str(path)],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return float(done.stdout.strip())
+    """When the sound starts (an encoder's priming is cut by the file's edit list)."""
+    return float(_ffprobe(path, "a:0", "stream=start_time")[0])

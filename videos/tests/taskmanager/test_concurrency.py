@@ -189,9 +189,7 @@ def test_deleting_a_video_and_starting_work_on_it_never_both_succeed(transaction
         else:
             start = lambda: task_submit(owner=user, kind="test_noop", video=video)  # noqa: E731
             refused_start = VideoGoneError
-        deleted, started = in_threads(
-            2, lambda i: video_delete(video=Video.objects.get(pk=video.pk)) if i == 0 else start()
-        )
+        deleted, started = in_threads(2, lambda i: video_delete(video=Video.objects.get(pk=video.pk)) if i == 0 else start())
         if isinstance(started, ProcessingTask):
             assert isinstance(deleted, TaskConflictError) and deleted.extra["task_id"] == str(started.pk)
             assert Video.objects.filter(pk=video.pk).exists()
