@@ -20,11 +20,15 @@ $(VENV)/.requirements: requirements.txt
 	$(BIN)/python -m pip install -q -r requirements.txt
 	@touch $@
 
-# ffmpeg is the one system package the service needs.
+# ffmpeg is the system package the service needs, with the DejaVu fonts its libass draws burned captions in
+# (fonts-dejavu-core comes with Debian's ffmpeg almost always; installed here when it did not).
 system-packages:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
 	  echo "Installing ffmpeg (Debian package)..."; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; }
+	@test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || { \
+	  echo "Installing fonts-dejavu-core (captions)..."; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core; }
 
 # The tests also speak with espeak-ng (a known sentence to transcribe) and drive Chromium.
 test-system-packages:

@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 
 from videos import selectors
 from videos.api.serializers import task_progress
+from videos.media.plan import SIZE_CHOICES, SUBTITLE_MODES
 from videos.models import ProcessingTask, Video
 from videos.services.compositions import ENGINES
 from videos.text import single_line
@@ -64,9 +65,13 @@ def library(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def compose(request: HttpRequest) -> HttpResponse:
-    """Pick and order two or more of my videos, then start a composition."""
-    videos = selectors.video_list(owner=_me(request))
-    return render(request, "videos/compose.html", {"videos": videos, "engines": ENGINES})
+    """Pick, order and trim two or more of my videos (those with a picture), choose size and captions, start."""
+    videos = selectors.video_list(owner=_me(request)).filter(width__gt=0)  # audio-only files cannot be composed
+    return render(
+        request,
+        "videos/compose.html",
+        {"videos": videos, "engines": ENGINES, "sizes": SIZE_CHOICES, "subtitle_modes": SUBTITLE_MODES},
+    )
 
 
 @login_required

@@ -1,4 +1,4 @@
-/* Compose: add videos (repeats allowed), order them with up/down, pick the engine, start, go to the task. */
+/* Compose: add videos (repeats allowed), order and trim them, pick size, subtitles and engine, start, go to the task. */
 (function () {
   "use strict";
   const M = window.Montage;
@@ -28,6 +28,10 @@
     const li = template.content.firstElementChild.cloneNode(true);
     li.dataset.id = button.dataset.id;
     li.querySelector(".title").textContent = button.dataset.title;
+    if (button.dataset.duration) {
+      li.querySelectorAll('input[type="number"]').forEach((input) => { input.max = button.dataset.duration; });
+      li.querySelector('input[name="end"]').placeholder = Number(button.dataset.duration).toFixed(2);
+    }
     order.append(li);
     refresh();
   });
@@ -47,14 +51,31 @@
     refresh();
   });
 
+  /* An id, or {"video", "start"?, "end"?} when a trim was typed (the API checks the numbers). */
+  function item(li) {
+    const start = li.querySelector('input[name="start"]').value.trim();
+    const end = li.querySelector('input[name="end"]').value.trim();
+    if (!start && !end) return li.dataset.id;
+    const clip = { video: li.dataset.id };
+    if (start) clip.start = Number(start);
+    if (end) clip.end = Number(end);
+    return clip;
+  }
+
+  const customSize = document.getElementById("custom-size");
+  form.elements.size.addEventListener("change", () => { customSize.hidden = form.elements.size.value !== "custom"; });
+
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     error.textContent = "";
     start.disabled = true;
+    const size = form.elements.size.value === "custom" ? form.elements.custom_size.value.trim() : form.elements.size.value;
     const body = {
-      videos: items().map((li) => li.dataset.id),
+      videos: items().map(item),
       title: form.elements.title.value.trim(),
       engine: form.elements.engine.value,
+      size: size,
+      subtitles: form.elements.subtitles.value,
     };
     try {
       const { ok, status, data } = await M.api("POST", "/api/v1/compositions/", body);

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from videos import selectors
 from videos.api.serializers import AsyncTaskResponseSerializer, TaskProgressSerializer, accepted
+from videos.media.plan import SUBTITLE_MODES, parse_size
 from videos.models import ProcessingTask
 from videos.services.compositions import ENGINES, KIND, check_clip_count, composition_output, composition_start
 from videos.services.tasks import task_cancel
@@ -28,7 +29,8 @@ OutputSchema = inline_serializer(
         "height": serializers.IntegerField(allow_null=True),
         "title": serializers.CharField(),
         "engine": serializers.CharField(),
-        "mode": serializers.CharField(),
+        "mode": serializers.CharField(help_text="copy, smart, reencode (ffmpeg) or moviepy: the path that ran."),
+        "plan": serializers.CharField(help_text="Which path ran and how many clips were copied and re-encoded."),
     },
     allow_null=True,
 )
@@ -61,25 +63,74 @@ class ClipListField(serializers.ListField):
         return super().to_internal_value(data)
 
 
+class TrimmedClipSerializer(serializers.Serializer):
+    """One clip with its in and out points in seconds (`0 <= start < end <= duration`)."""
+
+    video = serializers.UUIDField()
+    start = serializers.FloatField(required=False, min_value=0)
+    end = serializers.FloatField(required=False, min_value=0)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(f"Unknown key {unknown[0]!r}; use video, start and end.")
+        if "start" in attrs and "end" in attrs and attrs["end"] <= attrs["start"]:
+            raise serializers.ValidationError("end must be greater than start.")
+        return attrs
+
+
+TRIMMED_CLIP_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "video": {"type": "string", "format": "uuid"},
+        "start": {"type": "number", "minimum": 0, "description": "In point, seconds (default 0)."},
+        "end": {"type": "number", "minimum": 0, "description": "Out point, seconds (default: the clip's end)."},
+    },
+    "required": ["video"],
+    "additionalProperties": False,
+}
+
+
+@extend_schema_field({"oneOf": [{"type": "string", "format": "uuid"}, TRIMMED_CLIP_SCHEMA]})
+class ClipItemField(serializers.Field):
+    """A video id, or {"video": id, "start"?: s, "end"?: s}."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            clip = TrimmedClipSerializer(data=data)
+            clip.is_valid(raise_exception=True)
+            return {**clip.validated_data, "video": str(clip.validated_data["video"])}
+        return str(serializers.UUIDField().to_internal_value(data))
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class CompositionCreateApi(APIView):
     @extend_schema_serializer(component_name="CompositionCreate")
     class InputSerializer(serializers.Serializer):
-        videos = ClipListField(
-            child=serializers.UUIDField(), min_length=2, max_length=settings.MAX_COMPOSITION_CLIPS
-        )
+        videos = ClipListField(child=ClipItemField(), min_length=2, max_length=settings.MAX_COMPOSITION_CLIPS)
         title = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
         engine = serializers.ChoiceField(choices=ENGINES, default="ffmpeg")
-        width = serializers.IntegerField(required=False, min_value=16, max_value=7680)
-        height = serializers.IntegerField(required=False, min_value=16, max_value=4320)
+        size = serializers.CharField(
+            required=False, max_length=16, help_text="first (default), largest, or WxH (even, 16..4096)."
+        )
+        subtitles = serializers.ChoiceField(choices=SUBTITLE_MODES, default="none")
+        width = serializers.IntegerField(required=False, min_value=16, max_value=4096, help_text="Old form of size.")
+        height = serializers.IntegerField(required=False, min_value=16, max_value=4096, help_text="Old form of size.")
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             width, height = attrs.pop("width", None), attrs.pop("height", None)
             if (width is None) != (height is None):
-                raise serializers.ValidationError("Give both width and height, or neither.")
-            if width is not None and height is not None:
-                if width % 2 or height % 2:
-                    raise serializers.ValidationError("width and height must be even (H.264 4:2:0).")
-                attrs["size"] = (width, height)
+                raise serializers.ValidationError("Give both width and height, or neither (or use size).")
+            if width is not None:
+                if "size" in attrs:
+                    raise serializers.ValidationError("Give size or width and height, not both.")
+                attrs["size"] = f"{width}x{height}"
+            try:
+                attrs["size"] = parse_size(attrs.get("size"))
+            except ValueError as exc:
+                raise serializers.ValidationError({"size": [str(exc)]}) from None
             return attrs
 
     @extend_schema(request=InputSerializer, responses={202: AsyncTaskResponseSerializer})

@@ -6,12 +6,17 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from videos.media.ffmpeg import MediaCancelled, MediaError, ProbeResult, default_preset, ffmpeg_binary, probe
-from videos.media.verify import DecodeError, check_decodes
+from videos.engines.subtitles import to_srt
+from videos.engines.transcription.base import Segment
+from videos.media.captions import caption_font, cut
+from videos.media.composition import Rendered, mux_subtitles_args, timeline_captions, verify_output
+from videos.media.ffmpeg import MediaCancelled, MediaError, default_preset, ffmpeg_binary, run_ffmpeg
+from videos.media.plan import Clip, CompositionPlan
 
 # MoviePy reads its ffmpeg from the environment once, at import: point it at the system ffmpeg from settings
 # (not the binary imageio-ffmpeg bundles), so both engines run the same ffmpeg.
@@ -20,7 +25,7 @@ os.environ.setdefault("FFMPEG_BINARY", _FFMPEG)
 os.environ.setdefault("IMAGEIO_FFMPEG_EXE", _FFMPEG)
 
 import proglog  # noqa: E402
-from moviepy import CompositeVideoClip, VideoClip, VideoFileClip, concatenate_videoclips  # noqa: E402
+from moviepy import CompositeVideoClip, TextClip, VideoClip, VideoFileClip, concatenate_videoclips  # noqa: E402
 from moviepy.audio.io import ffmpeg_audiowriter, readers  # noqa: E402
 from moviepy.video.io import ffmpeg_reader, ffmpeg_writer  # noqa: E402
 
@@ -31,7 +36,7 @@ process.route_library_children(ffmpeg_reader, ffmpeg_writer, readers, ffmpeg_aud
 
 AUDIO_SHARE = 0.1  # MoviePy writes the whole soundtrack first (fast), then the frames
 AUDIO_RATE = 48000
-DURATION_TOLERANCE_S = 0.5
+CAPTION_HEIGHT_SHARE = 0.055  # burned captions' font size as a share of the frame height (as libass draws them)
 
 
 class TaskLogger(proglog.ProgressBarLogger):
@@ -82,37 +87,68 @@ def _fit(clip: VideoClip, width: int, height: int) -> VideoClip:
     return framed.with_audio(clip.audio)
 
 
+def _burn(clip: VideoClip, cues: list[Segment], width: int, height: int) -> VideoClip:
+    """The cues drawn at the bottom centre, white with a black outline, in the font the ffmpeg engine uses."""
+    if not cues:
+        return clip
+    size = max(12, round(height * CAPTION_HEIGHT_SHARE))
+    texts = []
+    for cue in cues:
+        text = TextClip(
+            font=caption_font(), text=cue.text, font_size=size, color="white", stroke_color="black",
+            stroke_width=max(1, size // 12), method="label", text_align="center", margin=(size // 2, size // 4),
+        )  # fmt: skip
+        bottom = height - text.h - round(height * 0.03)  # a small margin above the frame's edge, as libass leaves
+        texts.append(
+            text.with_start(cue.start).with_duration(max(cue.end - cue.start, 0.04)).with_position(("center", bottom))
+        )
+    return CompositeVideoClip([clip, *texts], size=(width, height)).with_audio(clip.audio).with_duration(clip.duration)
+
+
+def _span(source: VideoFileClip, clip: Clip) -> VideoClip:
+    return source.subclipped(clip.start, clip.stop) if clip.trimmed else source
+
+
 def compose_moviepy(
     paths: list[Path],
+    clips: list[Clip],
+    plan: CompositionPlan,
     output: Path,
     *,
+    clip_segments: Sequence[Sequence[Segment]] = (),
     on_progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,
-    size: tuple[int, int] | None = None,
     preset: str | None = None,
-) -> ProbeResult:
-    """Concatenate with MoviePy to the first clip's size (or `size`); libx264 + AAC; no partial file left."""
+) -> Rendered:
+    """Render `plan` (trims, size, captions) with MoviePy; libx264 + AAC; verified; no partial file left."""
     if not paths:
         raise MediaError("Nothing to compose: no clips.")
     final_output = Path(output)
     final_output.parent.mkdir(parents=True, exist_ok=True)
-    output = final_output.with_name(f".{final_output.stem}.{uuid.uuid4().hex[:12]}.part{final_output.suffix}")
+    stem = f".{final_output.stem}.{uuid.uuid4().hex[:12]}"
+    output = final_output.with_name(f"{stem}.part{final_output.suffix}")
+    muxed = final_output.with_name(f"{stem}.subs{final_output.suffix}")
+    srt = final_output.with_name(f"{stem}.srt")
     logger = TaskLogger(on_progress, cancel)
     sources: list[VideoFileClip] = []
     final = None
+    width, height = plan.width, plan.height
     try:
         for path in paths:
             logger._check_cancel()
             sources.append(VideoFileClip(str(path)))
-        first = sources[0]
-        width, height = size or (int(first.size[0]), int(first.size[1]))
-        width, height = width - width % 2, height - height % 2  # yuv420p
-        final = concatenate_videoclips([_fit(clip, width, height) for clip in sources], method="chain")
+        pieces = []
+        for number, (source, clip) in enumerate(zip(sources, clips, strict=True)):
+            piece = _fit(_span(source, clip), width, height)
+            if plan.subtitles == "burn" and number < len(clip_segments):
+                piece = _burn(piece, cut(clip_segments[number], clip.start, clip.stop), width, height)
+            pieces.append(piece)
+        final = concatenate_videoclips(pieces, method="chain")
         if final.audio is not None:
             final = final.with_audio(final.audio.with_duration(final.duration))  # silence after a mute last clip
         final.write_videofile(
             str(output),
-            fps=first.fps,
+            fps=plan.fps,
             codec="libx264",
             preset=preset or default_preset(),
             audio_codec="aac",
@@ -122,14 +158,13 @@ def compose_moviepy(
             ffmpeg_params=["-movflags", "+faststart"],
             logger=logger,
         )
-        result = probe(output)
-        expected = sum(clip.duration for clip in sources)
-        if abs(result.duration_s - expected) > DURATION_TOLERANCE_S:
-            raise MediaError(f"The MoviePy render lasts {result.duration_s:.2f} s, expected {expected:.2f} s.")
-        try:
-            check_decodes(output, result.duration_s, cancel=cancel)
-        except DecodeError as exc:
-            raise MediaError(f"The MoviePy render does not decode cleanly: {exc}: {exc.lines[0]}") from exc
+        cues = timeline_captions(plan, clip_segments) if plan.subtitles == "soft" else []
+        if cues:
+            srt.write_text(to_srt(cues), encoding="utf-8")
+            run_ffmpeg(mux_subtitles_args(output, srt, muxed), expected_duration=None, output=muxed, cancel=cancel)
+            os.replace(muxed, output)
+        expected = replace(plan, has_audio=any(c.probe.has_audio for c in clips))
+        result = verify_output(output, expected, cancel=cancel, subtitles=bool(cues))
         os.replace(output, final_output)
     except BaseException as exc:
         output.unlink(missing_ok=True)
@@ -139,10 +174,12 @@ def compose_moviepy(
             raise MediaCancelled("Cancelled: the MoviePy render was stopped.") from exc
         raise MediaError(f"MoviePy failed: {exc}") from exc
     finally:
-        for clip in [final, *sources]:
-            if clip is not None:
-                clip.close()
+        muxed.unlink(missing_ok=True)
+        srt.unlink(missing_ok=True)
+        for item in [final, *sources]:
+            if item is not None:
+                item.close()
         for leftover in output.parent.glob(f"{output.stem}TEMP_MPY_*"):
             leftover.unlink(missing_ok=True)
     logger.report(1.0)
-    return result
+    return Rendered(result, plan)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
@@ -13,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from videos.engines.subtitles import Timed
 from videos.exceptions import (
     InvalidInputError,
     OutputTooLongError,
@@ -20,8 +22,10 @@ from videos.exceptions import (
     TooManyVideosError,
     UnsupportedMediaError,
 )
-from videos.models import ProcessingTask, Video
+from videos.media.plan import SUBTITLE_MODES, TRIM_EPSILON_S, parse_size, size_text
+from videos.models import ProcessingTask, SubtitleSegment, Video
 from videos.services.tasks import lock_owner_tasks, task_submit
+from videos.services.transcripts import video_segments_replace
 from videos.services.videos import video_file_url, video_store
 from videos.text import single_line
 
@@ -41,26 +45,41 @@ class CompositionInputError(Exception):
 def composition_start(
     *,
     owner: User,
-    videos: Sequence[UUID | str],
+    videos: Sequence[UUID | str | Mapping[str, Any]],
     title: str = "",
     engine: str = "ffmpeg",
-    size: tuple[int, int] | None = None,
+    size: Any = "first",
+    subtitles: str = "none",
 ) -> ProcessingTask:
-    """Check the inputs (2 or more of the owner's videos, repeats allowed) and queue a composition task.
+    """Check the inputs (2 or more of the owner's videos, repeats allowed, each maybe trimmed) and queue a
+    composition task.
 
     Only rows are read here, never media, so the request answers at once whatever the files' size.
     """
-    ids = [str(v) for v in videos]
-    check_clip_count(len(ids))
+    check_clip_count(len(videos))
+    items = [_item(number, value) for number, value in enumerate(videos, 1)]
+    ids = [vid for vid, _, _ in items]
     if engine not in ENGINES:
         raise InvalidInputError(f"Unknown engine {engine!r}; use one of {', '.join(ENGINES)}.")
-    args: dict[str, Any] = {"video_ids": ids, "title": single_line(title), "engine": engine}
-    if size is not None:
-        args["size"] = list(size)
+    if subtitles not in SUBTITLE_MODES:
+        raise InvalidInputError(f"Unknown subtitles {subtitles!r}; use one of {', '.join(SUBTITLE_MODES)}.")
+    try:
+        size = parse_size(size)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc).capitalize(), errors={"size": [str(exc)]}) from None
+    args: dict[str, Any] = {
+        "video_ids": ids,
+        "title": single_line(title),
+        "engine": engine,
+        "size": size_text(size),
+        "subtitles": subtitles,
+    }
+    if any(start or end is not None for _, start, end in items):
+        args["trims"] = [[start, end] for _, start, end in items]
     with transaction.atomic():
         lock_owner_tasks(owner.pk)  # an input cannot be deleted between this check and the task's insert
-        owned = {
-            str(row["pk"]): row
+        owned: dict[str, dict[str, Any]] = {
+            str(row["pk"]): dict(row)
             for row in Video.objects.filter(owner=owner, pk__in=set(ids)).values(
                 "pk", "title", "duration_s", "probe"
             )
@@ -70,8 +89,46 @@ def composition_start(
             raise InvalidInputError(
                 f"No video {unknown[0]} among your videos.", errors={"videos": [f"Unknown video id {unknown[0]}."]}
             )
-        _check_inputs([owned[vid] for vid in ids])
+        _check_inputs([(owned[vid], start, end) for vid, start, end in items])
         return task_submit(owner=owner, kind=KIND, args=args)
+
+
+def _item(number: int, value: UUID | str | Mapping[str, Any]) -> tuple[str, float, float | None]:
+    """(video id, start, end) of one `videos` item: an id, or {"video": id, "start"?, "end"?}."""
+    if not isinstance(value, Mapping):
+        return _uuid(number, value), 0.0, None
+    unknown = sorted(set(value) - {"video", "start", "end"})
+    if unknown or "video" not in value:
+        problem = f"unknown key {unknown[0]!r}" if unknown else "no 'video'"
+        raise InvalidInputError(f"Item {number} of videos: {problem}; use {{'video': id, 'start'?: s, 'end'?: s}}.")
+    start, end = _seconds(number, "start", value.get("start")), _seconds(number, "end", value.get("end"))
+    if start is not None and end is not None and end <= start:
+        raise InvalidInputError(
+            f"Item {number}: end ({end:g} s) must come after start ({start:g} s).",
+            errors={"videos": [f"Item {number}: end must be greater than start."]},
+        )
+    return _uuid(number, value["video"]), start or 0.0, end
+
+
+def _uuid(number: int, value: Any) -> str:
+    try:
+        return str(UUID(str(value)))
+    except ValueError:
+        raise InvalidInputError(
+            f"Item {number} of videos is not a video id: {str(value)[:60]!r}.",
+            errors={"videos": [f"Item {number}: not a valid UUID."]},
+        ) from None
+
+
+def _seconds(number: int, name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise InvalidInputError(
+            f"Item {number}: {name} must be a number of seconds, 0 or more; got {value!r}.",
+            errors={"videos": [f"Item {number}: {name} must be a non-negative number."]},
+        )
+    return float(value)
 
 
 def check_clip_count(count: int) -> None:
@@ -91,16 +148,26 @@ def _has_picture(row: dict[str, Any]) -> bool:
     return bool(probe.get("has_video") and probe.get("width")) if probe else True
 
 
-def _check_inputs(rows: list[dict[str, Any]]) -> None:
-    """Every clip has a picture, and the output (the clips' summed length) stays within MAX_OUTPUT_DURATION_S."""
-    for number, row in enumerate(rows, 1):
+def _check_inputs(items: list[tuple[dict[str, Any], float, float | None]]) -> None:
+    """Every clip has a picture and a trim inside it, and the output (the trimmed lengths summed) stays
+    within MAX_OUTPUT_DURATION_S."""
+    total = 0.0
+    for number, (row, start, end) in enumerate(items, 1):
         if not _has_picture(row):
             raise UnsupportedMediaError(
                 f"Video {row['pk']} ({row['title']!r}, item {number}) has no video stream; compose videos, not audio.",
                 video_id=str(row["pk"]),
                 errors={"videos": [f"Item {number}: video {row['pk']} has no video stream."]},
             )
-    total = sum(row["duration_s"] or (row["probe"] or {}).get("duration_s") or 0.0 for row in rows)
+        duration = row["duration_s"] or (row["probe"] or {}).get("duration_s") or 0.0
+        stop = duration if end is None else end
+        if end is not None and end > duration + TRIM_EPSILON_S or start >= stop:
+            raise InvalidInputError(
+                f"Item {number}: the trim {start:g} s to {stop:g} s is not inside video {row['pk']} "
+                f"({duration:g} s long); use 0 <= start < end <= {duration:g}.",
+                errors={"videos": [f"Item {number}: trim outside the video's {duration:g} s."]},
+            )
+        total += min(stop, duration) - start
     if total > settings.MAX_OUTPUT_DURATION_S:
         raise OutputTooLongError(
             f"The composition would last {total:.0f} s; the limit is {settings.MAX_OUTPUT_DURATION_S} s.",
@@ -109,9 +176,18 @@ def _check_inputs(rows: list[dict[str, Any]]) -> None:
 
 
 def composition_inputs(*, owner_id: Any, video_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """Each input's local path and its upload-time probe (JSON), in order; a vanished input is an error."""
+    """Each input's local path, its upload-time probe (JSON) and, at its first appearance, its transcript
+    (`segments` with words, `language`), in order; a vanished input is an error."""
     videos = {str(v.pk): v for v in Video.objects.filter(owner_id=owner_id, pk__in=set(video_ids))}
-    inputs = []
+    transcripts: dict[str, list[dict[str, Any]]] = {}
+    for row in (
+        SubtitleSegment.objects.filter(video_id__in=list(videos))
+        .order_by("video_id", "index")
+        .values("video_id", "start", "end", "text", "words")
+    ):
+        cue = dict(row)
+        transcripts.setdefault(str(cue.pop("video_id")), []).append(cue)
+    inputs, seen = [], set()
     for vid in video_ids:
         video = videos.get(str(vid))
         if video is None:
@@ -122,7 +198,11 @@ def composition_inputs(*, owner_id: Any, video_ids: Sequence[str]) -> list[dict[
             raise CompositionInputError(f"Input video {vid} is not on local storage; ffmpeg cannot read it.") from None
         if not path.is_file():
             raise CompositionInputError(f"The file of input video {vid} is missing from storage.")
-        inputs.append({"video_id": str(vid), "path": str(path), "probe": video.probe or None})
+        item = {"video_id": str(vid), "path": str(path), "probe": video.probe or None}
+        if str(vid) not in seen:  # a video used ten times carries its transcript once
+            item.update(segments=transcripts.get(str(vid), []), language=video.language)
+            seen.add(str(vid))
+        inputs.append(item)
     return inputs
 
 
@@ -131,10 +211,10 @@ def composition_output_id(task_id: Any) -> UUID:
     return uuid5(OUTPUT_NAMESPACE, str(task_id))
 
 
-def composition_existing_output(*, task_id: Any, engine: str, mode: str) -> dict[str, Any] | None:
+def composition_existing_output(*, task_id: Any, engine: str, mode: str, plan: str = "") -> dict[str, Any] | None:
     """`output` of a video an earlier attempt of this task already stored (it died before recording it)."""
     video = Video.objects.filter(pk=composition_output_id(task_id)).first()
-    return _output(video, engine, mode) if video is not None else None
+    return _output(video, engine, mode, plan) if video is not None else None
 
 
 def composition_attach_output(
@@ -147,6 +227,7 @@ def composition_attach_output(
     clip_count: int,
     engine: str,
     mode: str,
+    plan: str = "",
 ) -> dict[str, Any]:
     """Move the composed file into storage as a new ready Video of the task's owner; returns `output`."""
     owner = get_user_model().objects.get(pk=owner_id)
@@ -160,11 +241,17 @@ def composition_attach_output(
         move=True,
         video_id=composition_output_id(task_id),
     )
-    log.info("composition.output video_id=%s engine=%s mode=%s", video.pk, engine, mode)
-    return _output(video, engine, mode)
+    log.info("composition.output video_id=%s engine=%s mode=%s plan=%r", video.pk, engine, mode, plan)
+    return _output(video, engine, mode, plan)
 
 
-def _output(video: Video, engine: str, mode: str) -> dict[str, Any]:
+def composition_attach_captions(*, video_id: Any, segments: Iterable[Timed], language: str | None) -> int:
+    """The composed video owns the clips' shifted cues as its transcript (also when an attempt repeats this)."""
+    video = Video.objects.get(pk=video_id)
+    return video_segments_replace(video=video, segments=list(segments), language=language)
+
+
+def _output(video: Video, engine: str, mode: str, plan: str) -> dict[str, Any]:
     return {
         "video_id": str(video.pk),
         "file_url": video_file_url(video.pk),
@@ -175,6 +262,7 @@ def _output(video: Video, engine: str, mode: str) -> dict[str, Any]:
         "title": video.title,
         "engine": engine,
         "mode": mode,
+        "plan": plan,
     }
 
 

@@ -173,6 +173,11 @@ class JobContext:
             self._subtasks[name].result = result
         return result
 
+    def label(self, stage: str) -> None:
+        """Show `stage` (the current step and what it is doing, e.g. "concatenate:smart") until the next step."""
+        self._stage = stage[:64]
+        self._throttle.touch()
+
     # Progress ---------------------------------------------------------------------------------
     def progress(self, fraction: float) -> None:
         """Report the current step's progress (0..1); persisted a few times a second at most."""

@@ -28,8 +28,10 @@ def make_clip(
     audio: bool = True,
     vcodec: str = "libx264",
     tone_hz: int = 440,
+    gop: int | None = None,
 ) -> Path:
-    """An mp4 of testsrc2 (+ a sine tone): libx264 veryfast yuv420p + AAC 48 kHz stereo unless told otherwise."""
+    """An mp4 of testsrc2 (+ a sine tone): libx264 veryfast yuv420p + AAC 48 kHz stereo unless told otherwise;
+    `gop`: a keyframe every that many frames (libx264's default is 250)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
@@ -39,6 +41,8 @@ def make_clip(
     cmd += ["-c:v", vcodec, "-pix_fmt", "yuv420p"]
     if vcodec == "libx264":
         cmd += ["-preset", "veryfast"]
+    if gop:
+        cmd += ["-g", str(gop), "-keyint_min", str(gop)]
     if audio:
         cmd += ["-c:a", "aac", "-ar", "48000", "-ac", "2", "-b:a", "96k"]
     cmd += ["-t", str(seconds), "-movflags", "+faststart", str(path)]

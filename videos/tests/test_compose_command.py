@@ -39,7 +39,7 @@ def test_compose_files_into_an_output_file(transactional_db, user, tmp_path):  #
     out = tmp_path / "out.mp4"
     done = compose(str(a), str(b), "-o", str(out), "--user", "alice", "--title", "From the shell")
     assert done.returncode == 0, done.stderr
-    assert "100.0%" in done.stdout and "Wrote" in done.stdout
+    assert "100.0%" in done.stderr and "Wrote" in done.stdout  # the tqdm bar on stderr, the report on stdout
     result = probe(out)
     assert abs(result.duration_s - (probe(a).duration_s + probe(b).duration_s)) <= 0.1
     task = ProcessingTask.objects.get(kind="composition")
@@ -97,9 +97,11 @@ def test_ctrl_c_cancels_the_task(transactional_db, user, tmp_path):  # noqa: ANN
         start_new_session=True,  # its own process group, like a shell job
     )
     try:
-        for line in process.stdout:
-            if "concatenate" in line:
-                break
+        seen = ""
+        while "concatenate:" not in seen:  # the bar's stage: the render step and the path it took
+            chunk = process.stderr.read(1)
+            assert chunk, f"the command ended before rendering: {seen[-2000:]}"
+            seen += chunk
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group, ffmpeg too
         stdout, stderr = process.communicate(timeout=30)
     finally:
@@ -119,3 +121,19 @@ def _mentions(cmdline: Path, text: str) -> bool:
         return text in cmdline.read_bytes().decode(errors="replace")
     except OSError:
         return False
+
+
+def test_trims_size_and_subtitles_from_the_shell(transactional_db, user, tmp_path):  # noqa: ANN001
+    a, b = clip(seconds=3), clip(seconds=2, width=160, height=120)
+    out = tmp_path / "cut.mp4"
+    done = compose(f"{a}@0.5-2.5", f"{b}@1-", "-o", str(out), "--user", "alice", "--size", "480x360",
+                   "--subtitles", "soft")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = probe(out)
+    assert (result.width, result.height) == (480, 360) and abs(result.duration_s - 3.0) <= 0.1
+    assert "reencode: 2 clips re-encoded" in done.stdout
+    task = ProcessingTask.objects.get(kind="composition")
+    assert task.args["trims"] == [[0.5, 2.5], [1.0, None]] and task.args["subtitles"] == "soft"
+    for args, message in (([str(a), str(b), "--size", "481x360"], "even"), ([f"{a}@2-1", str(b)], "end")):
+        failed = compose(*args, "-o", str(tmp_path / "bad.mp4"), "--user", "alice")
+        assert failed.returncode != 0 and message in failed.stderr, failed.stderr

@@ -1,9 +1,11 @@
-"""`manage.py compose A B [C...] -o out.mp4`: the composition job from a shell, with a progress bar."""
+"""`manage.py compose A B[@START-END] ... -o out.mp4`: the composition job from a shell, with the API's options
+(trims, --size, --subtitles, --engine) and a tqdm progress bar on stderr; Ctrl-C cancels."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -13,8 +15,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
 from videos.exceptions import MontageError
+from videos.media.plan import SUBTITLE_MODES
 from videos.models import ProcessingTask, Video
 from videos.services.compositions import ENGINES, composition_start
 from videos.services.tasks import task_cancel
@@ -22,22 +26,33 @@ from videos.services.videos import video_import
 from videos.taskmanager.manager import get_task_manager
 
 POLL_SECONDS = 0.2
-BAR_WIDTH = 30
+BAR_FORMAT = "{desc}: {percentage:5.1f}% |{bar}| {elapsed}<{remaining}"
+TRIM_RE = re.compile(r"^(?P<input>.+)@(?P<start>\d+(?:\.\d+)?)?-(?P<end>\d+(?:\.\d+)?)?$")
 
 
 class Command(BaseCommand):
     help = (
-        "Compose two or more videos (file paths, imported as the user's videos, or video ids) into one file. "
-        "Runs the same job as the API through an in-process TaskManager; Ctrl-C cancels it."
+        "Compose two or more videos (file paths, imported into the user's library, or video ids) into one file. "
+        "Trim an input with PATH@START-END (seconds; either side may be left out: clip.mp4@2.5-, id@-10). "
+        "Runs the same job as the API through an in-process TaskManager; progress on stderr; Ctrl-C cancels."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("inputs", nargs="+", help="File paths or video ids, in order (at least 2).")
+        parser.add_argument(
+            "inputs", nargs="+", help="File paths or video ids, in order (at least 2), each [@START-END]."
+        )
         parser.add_argument("-o", "--output", required=True, help="Where to write the composed file.")
         parser.add_argument("--engine", choices=ENGINES, default="ffmpeg")
-        parser.add_argument("--user", help="Owner of the imported and composed videos (default: first superuser).")
+        parser.add_argument(
+            "--user",
+            help="Whose library the imported inputs and the composed video go to, and whose video ids are accepted "
+            "(default: the first superuser, else a 'cli' user).",
+        )
         parser.add_argument("--title", default="", help="Title of the composed video.")
-        parser.add_argument("--size", help="Output size WxH (default: the first clip's).")
+        parser.add_argument("--size", default="first", help="first (default), largest, or WxH such as 1280x720.")
+        parser.add_argument(
+            "--subtitles", choices=SUBTITLE_MODES, default="none", help="Carry the inputs' transcripts."
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         output = Path(opts["output"]).expanduser().resolve()
@@ -48,15 +63,17 @@ class Command(BaseCommand):
         if opts["verbosity"] < 2:  # the bar is the report; task/storage INFO lines would tear it apart
             logging.getLogger("montage").setLevel(logging.WARNING)
         user = self._user(opts["user"])
-        size = _parse_size(opts["size"]) if opts["size"] else None
         manager = get_task_manager().start()
         try:
-            ids = [self._video_id(user, item) for item in opts["inputs"]]
+            items = [self._item(user, item) for item in opts["inputs"]]
             try:
-                task = composition_start(owner=user, videos=ids, title=opts["title"], engine=opts["engine"], size=size)
+                task = composition_start(
+                    owner=user, videos=items, title=opts["title"], engine=opts["engine"], size=opts["size"],
+                    subtitles=opts["subtitles"],
+                )  # fmt: skip
             except MontageError as exc:
                 raise CommandError(exc.detail) from None
-            self.stdout.write(f"Task {task.pk}: composing {len(ids)} videos with {opts['engine']}.")
+            self.stdout.write(f"Task {task.pk}: composing {len(items)} videos with {opts['engine']}.")
             task = self._follow(task)
             if task.status != ProcessingTask.Status.COMPLETED:
                 raise CommandError(f"Composition {task.status}: {task.error_message or 'no output'}")
@@ -81,6 +98,17 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
         return user
 
+    def _item(self, user: User, item: str) -> str | dict[str, Any]:
+        """A video id, or {"video", "start"?, "end"?} for ITEM@START-END (a file that exists is taken as it is)."""
+        match = None if Path(item).expanduser().is_file() else TRIM_RE.match(item)
+        if match is None:
+            return self._video_id(user, item)
+        trimmed: dict[str, Any] = {"video": self._video_id(user, match.group("input"))}
+        for key in ("start", "end"):
+            if match.group(key) is not None:
+                trimmed[key] = float(match.group(key))
+        return trimmed
+
     def _video_id(self, user: User, item: str) -> str:
         path = Path(item).expanduser()
         if path.is_file():
@@ -100,21 +128,22 @@ class Command(BaseCommand):
 
     # Progress ---------------------------------------------------------------------------------
     def _follow(self, task: ProcessingTask) -> ProcessingTask:
-        """Draw progress until the task finishes; Ctrl-C cancels it and waits for it to stop."""
-        bar = ProgressBar(self.stdout, tty=self.stdout.isatty())
+        """A tqdm bar on stderr (stage, percent, ETA) until the task finishes; Ctrl-C cancels it and waits."""
+        bar = tqdm(total=100, unit="%", file=self.stderr._out, desc=task.stage, bar_format=BAR_FORMAT)
         try:
             while True:
                 task.refresh_from_db()
-                bar.draw(task)
+                _advance(bar, task)
                 if task.is_finished:
-                    bar.close()
                     return task
                 time.sleep(POLL_SECONDS)
         except KeyboardInterrupt:
             bar.close()
-            self.stdout.write("Cancelling...")
+            self.stderr.write("Cancelling...")
             task = task_cancel(task=task, wait=5.0)
             raise CommandError(f"Interrupted: the {task.kind} task is {task.status}.", returncode=130) from None
+        finally:
+            bar.close()
 
     def _copy_out(self, task: ProcessingTask, output: Path) -> None:
         result = task.result or {}
@@ -127,52 +156,21 @@ class Command(BaseCommand):
         finally:
             partial.unlink(missing_ok=True)
         elapsed = (task.finished_at - task.started_at).total_seconds() if task.started_at and task.finished_at else 0
+        size = f"{result.get('width')}x{result.get('height')}, {result.get('size_bytes', 0) / 1e6:.1f} MB"
+        how = result.get("plan") or result.get("mode")
         self.stdout.write(
             self.style.SUCCESS(
-                f"Wrote {output} ({result.get('duration_s') or 0:.2f} s, {result.get('width')}x{result.get('height')}, "
-                f"{result.get('size_bytes', 0) / 1e6:.1f} MB, {result.get('mode')}) in {elapsed:.1f} s; "
+                f"Wrote {output} ({result.get('duration_s') or 0:.2f} s, {size}; {how}) in {elapsed:.1f} s; "
                 f"video {video.pk}."
             )
         )
 
 
-class ProgressBar:
-    """One redrawn line on a terminal; a line per stage or 10% step otherwise (logs, pipes)."""
-
-    def __init__(self, out: Any, *, tty: bool) -> None:
-        self.out = out
-        self.tty = tty
-        self._last: tuple[str, int] | None = None
-
-    def draw(self, task: ProcessingTask) -> None:
-        progress = 100.0 if task.status == ProcessingTask.Status.COMPLETED else min(task.progress, 99.9)
-        filled = int(BAR_WIDTH * progress / 100)
-        eta = f" ETA {_clock(task.eta_seconds)}" if task.eta_seconds is not None and task.is_active else ""
-        line = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {progress:5.1f}% {task.stage}{eta}"
-        if self.tty:
-            self.out.write(f"\r{line:<79}", ending="")
-            self.out.flush()
-            return
-        key = (task.stage, int(progress // 10))
-        if key != self._last:
-            self._last = key
-            self.out.write(line)
-
-    def close(self) -> None:
-        if self.tty:
-            self.out.write("")
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise CommandError(f"--size {text!r}: use WxH, e.g. 1280x720.") from None
-    if width <= 0 or height <= 0 or width % 2 or height % 2:
-        raise CommandError("--size: width and height must be positive and even.")
-    return width, height
+def _advance(bar: tqdm, task: ProcessingTask) -> None:
+    """Move the bar to the task's progress (never back) and show its stage (e.g. concatenate:smart)."""
+    progress = 100.0 if task.status == ProcessingTask.Status.COMPLETED else min(task.progress, 99.9)
+    bar.set_description_str(task.stage, refresh=False)
+    if progress > bar.n:
+        bar.update(round(progress - bar.n, 1))
+    else:
+        bar.refresh()

@@ -98,6 +98,9 @@ def test_upload_compose_watch_play_download(page: Page, live_server, user, tmp_p
     page.click('#available li:has-text("beach") button.add')
     page.click('#order li:has-text("beach") button[data-move="up"]')  # beach first: its size wins
     expect(page.locator("#order li[data-id] .title")).to_have_text(["beach", "city"])
+    page.fill('#order li:has-text("city") input[name="start"]', "2")  # city trimmed to 2-11.5 s
+    page.fill('#order li:has-text("city") input[name="end"]', "11.5")
+    page.select_option('select[name="size"]', "largest")
     page.fill('input[name="title"]', "Beach then city")
     page.select_option('select[name="engine"]', "ffmpeg")
     screenshot(page, "compose.png", docs=False)
@@ -134,7 +137,7 @@ def test_upload_compose_watch_play_download(page: Page, live_server, user, tmp_p
     expect(player).to_be_visible()
     page.wait_for_function("document.querySelector('#result video').readyState >= 1")
     duration = page.evaluate("document.querySelector('#result video').duration")
-    assert abs(duration - 24) < 0.6, duration
+    assert abs(duration - 21.5) < 0.6, duration
     page.evaluate("document.querySelector('#result video').muted = true")
     page.evaluate("document.querySelector('#result video').play()")
     page.wait_for_function("document.querySelector('#result video').currentTime > 0.5")
@@ -146,9 +149,11 @@ def test_upload_compose_watch_play_download(page: Page, live_server, user, tmp_p
     saved = tmp_path / "download.mp4"
     download_info.value.save_as(saved)
     got = probe(saved)
-    assert abs(got.duration_s - 24) < 0.6 and (got.width, got.height) == (640, 360)
-    output = ProcessingTask.objects.get(pk=task_id).result or {}
-    assert output["mode"] != "copy" and saved.stat().st_size == output["size_bytes"]
+    assert abs(got.duration_s - 21.5) < 0.6 and (got.width, got.height) == (640, 360)
+    task = ProcessingTask.objects.get(pk=task_id)
+    output = task.result or {}
+    assert output["mode"] == "smart" and saved.stat().st_size == output["size_bytes"]  # beach copied, city encoded
+    assert task.args["trims"] == [[0.0, None], [2.0, 11.5]] and task.args["size"] == "largest"
 
     # The tasks page lists it as finished; the new video is in the library.
     nav(page, "Tasks")

@@ -122,10 +122,15 @@ def test_audio_only_video_gets_an_audio_player(browser, user) -> None:  # noqa: 
 # Compose ---------------------------------------------------------------------------------------
 def test_compose_offers_only_my_videos_and_both_engines(browser, user, other_user) -> None:  # noqa: ANN001
     a = make_video(user, "First")
+    song = make_video(user, "Only sound", width=None, height=None, video_codec="", has_audio=True)
     make_video(other_user, "Foreign")
     html = browser.get("/compose/").content.decode()
     assert f'data-id="{a.pk}"' in html and "Foreign" not in html
+    assert str(song.pk) not in html and "Only sound" not in html  # no picture: nothing to compose
     assert '<option value="ffmpeg">' in html and '<option value="moviepy">' in html
+    for option in ('value="first"', 'value="largest"', 'value="custom"', 'value="soft"', 'value="burn"'):
+        assert option in html
+    assert 'name="start"' in html and 'name="end"' in html  # each ordered clip can be trimmed
 
 
 # Tasks -----------------------------------------------------------------------------------------
