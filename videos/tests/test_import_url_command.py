@@ -32,7 +32,8 @@ def test_import_url_stores_the_file_with_a_progress_bar(transactional_db, user, 
     with MediaServer(root) as server:
         done = import_url(server.url("clip.mp4"), "--user", "alice", "--no-transcribe", "--title", "Shell import")
     assert done.returncode == 0, done.stderr + done.stdout
-    assert "downloading" in done.stdout and "100.0%" in done.stdout and "Imported 'Shell import'" in done.stdout
+    # The tqdm bar (stage and percent) on stderr, the report on stdout.
+    assert "downloading" in done.stderr and "100.0%" in done.stderr and "Imported 'Shell import'" in done.stdout
     video = Video.objects.get(owner=user)
     assert (video.title, video.status) == ("Shell import", "uploaded")
     with video.file.open("rb") as fh:
