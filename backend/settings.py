@@ -196,6 +196,10 @@ WHISPER_COMPUTE_TYPE = os.environ.get("WHISPER_COMPUTE_TYPE", "")  # empty: int8
 WHISPER_THREADS = env_int("WHISPER_THREADS", 0)  # 0: the cores shared among TASK_WORKERS
 WHISPER_VAD = env_bool("WHISPER_VAD", True)  # voice activity detection: silences skipped
 WHISPER_BEAM_SIZE = env_int("WHISPER_BEAM_SIZE", 5)
+# A window whose text compresses better than this is decoded again at a higher temperature (Whisper's
+# loop guard). Whisper's 2.4 also catches real repeated speech (a refrain, a sentence said twice) and the
+# random re-decodes then drop whole windows; 4.0 still catches a looping hallucination (docs/BENCHMARKS.md).
+WHISPER_COMPRESSION_RATIO_THRESHOLD = float(os.environ.get("WHISPER_COMPRESSION_RATIO_THRESHOLD", "4.0"))
 # The rules paragraph engine: a new paragraph at a pause this long, at a sentence end followed by a
 # shorter pause, at a sentence end once the paragraph is past the target length; hard limits after that.
 PARAGRAPH_LONG_PAUSE_S = float(os.environ.get("PARAGRAPH_LONG_PAUSE_S", "2.0"))

@@ -255,6 +255,7 @@ class LocalWhisperEngine(TranscriptionEngine):
         self.config = config or whisper_config()
         self.vad = settings.WHISPER_VAD if vad is None else vad
         self.beam_size = beam_size or settings.WHISPER_BEAM_SIZE
+        self.compression_ratio_threshold = settings.WHISPER_COMPRESSION_RATIO_THRESHOLD
 
     def languages(self) -> list[str] | None:
         try:
@@ -291,6 +292,7 @@ class LocalWhisperEngine(TranscriptionEngine):
                     beam_size=self.beam_size,
                     word_timestamps=True,
                     vad_filter=self.vad,
+                    compression_ratio_threshold=self.compression_ratio_threshold,
                 )
                 try:
                     for piece in pieces:  # a generator: each step decodes the next stretch
