@@ -150,7 +150,9 @@ MIN_FREE_DISK_MB = env_int("MIN_FREE_DISK_MB", 1024)
 TASK_TMP_ROOT = Path(os.environ.get("TASK_TMP_ROOT", MEDIA_ROOT / "tmp" / "tasks"))
 
 # The task system.
-TASK_BACKEND = os.environ.get("TASK_BACKEND", "thread")  # thread | immediate (tests)
+# threads: the TaskManager's threads in the serving process (and any `runworker`); celery: Celery
+# workers run the jobs and web processes run none; immediate: inline at commit (tests, scripts).
+TASK_BACKEND = os.environ.get("TASK_BACKEND", "threads")
 TASK_WORKERS = env_int("TASK_WORKERS", 2)
 TASK_AUTOSTART = os.environ.get("TASK_AUTOSTART", "auto")  # auto | 1 | 0
 MAX_CONCURRENT_TASKS_PER_USER = env_int("MAX_CONCURRENT_TASKS_PER_USER", 5)
@@ -161,6 +163,10 @@ TASK_TIMEOUT_SECONDS = env_int("TASK_TIMEOUT_SECONDS", 6 * 3600)
 TASK_RETENTION_DAYS = env_int("TASK_RETENTION_DAYS", 30)
 TASK_POLL_SECONDS = float(os.environ.get("TASK_POLL_SECONDS", "1.0"))
 TASK_PROGRESS_INTERVAL = float(os.environ.get("TASK_PROGRESS_INTERVAL", "0.25"))
+# TASK_BACKEND=celery: the broker (Redis by default; RabbitMQ: amqp://user:password@host:5672//).
+TASK_CELERY_APP = "backend.celery.app"  # the Celery app the web side sends with
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "montage")
 # Extra modules whose @job functions register kinds (tests add slow demo jobs this way).
 TASK_EXTRA_JOB_MODULES = env_list("TASK_EXTRA_JOB_MODULES", "")
 SLOW_REQUEST_MS = env_int("SLOW_REQUEST_MS", 500)

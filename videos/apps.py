@@ -7,7 +7,12 @@ from django.conf import settings
 
 
 def autostart_enabled() -> bool:
-    """TASK_AUTOSTART=0 keeps web processes from running tasks (use `runworker` then)."""
+    """TASK_AUTOSTART=0 keeps web processes from running tasks (use `runworker` then); with
+    TASK_BACKEND=celery they never do (Celery workers run them)."""
+    from videos.taskmanager.backends import get_backend
+
+    if not get_backend().runs_in_web_processes:
+        return False
     return str(settings.TASK_AUTOSTART).lower() not in {"0", "false", "no"}
 
 
@@ -37,6 +42,7 @@ class VideosConfig(AppConfig):
         from videos.idempotency.services import link_created_task
         from videos.media import process
         from videos.services.videos import video_sync_status
+        from videos.taskmanager.backends import announce_requeue
         from videos.taskmanager.hooks import (
             add_failure_describer,
             add_progress_hook,
@@ -53,6 +59,7 @@ class VideosConfig(AppConfig):
         add_status_hook(video_sync_status)
         on_transition(on_task_transition)
         on_transition(link_created_task)
+        on_transition(announce_requeue)
         add_progress_hook(on_task_progress)
         register_companion(WebhookSender)
         register_companion(IdempotencyJanitor)

@@ -192,6 +192,7 @@ def healthz(request):  # noqa: ANN001, ANN201 - plain Django view, no auth
         "database": database,
         "database_vendor": connection.vendor,
         "queue": figures,
+        "task_backend": settings.TASK_BACKEND,
         "task_manager": _manager_figures(is_staff_caller(request)),
     }
     return JsonResponse(body, status=200 if database == "ok" else 503)

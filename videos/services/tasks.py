@@ -135,6 +135,7 @@ def _clear_the_way(*, video: Video, kinds: list[str], force: bool) -> None:
 def task_cancel(*, task: ProcessingTask, wait: float = CANCEL_WAIT_SECONDS) -> ProcessingTask:
     """Cancel a pending task at once; ask a running one to stop and wait briefly for it to do so."""
     if store.cancel_pending(task.pk):
+        transaction.on_commit(lambda: get_backend().revoke(task.pk))
         task.refresh_from_db()
         return task
     if not store.request_cancel(task.pk):

@@ -63,6 +63,9 @@ class TaskManager:
         self.started = False
         self.recovered_at_start: list[Any] = []
         self._companions: list[Companion] = []
+        # Look for dead processes on this host every second, not only at start-up: Celery workers,
+        # where a dead pool process's message comes back at once and only recovery frees its row.
+        self.watch_local_deaths = False
 
     # Life cycle -------------------------------------------------------------------------------
     def start(self) -> TaskManager:
@@ -72,7 +75,7 @@ class TaskManager:
             self.started = True
             self._stop.clear()
         try:
-            self.recovered_at_start = recovery.recover_orphans(self.worker_id, startup=True)
+            self.recovered_at_start = recovery.recover_orphans(self.worker_id, dead_local=True)
         finally:
             close_old_connections()
         threads = [
@@ -160,20 +163,26 @@ class TaskManager:
                 self._wake.wait(settings.TASK_POLL_SECONDS)
                 self._wake.clear()
                 continue
-            running = RunningTask(task_id=task.pk, kind=task.kind, cancel=CancelSignal())
+            self.run_claimed(task)
+
+    def run_claimed(self, task: Any) -> str:
+        """Run a task this manager's worker id has claimed, in the calling thread (a worker thread
+        here, a Celery worker's), watched by the maintenance thread: lease, cancel flag, timeout."""
+        running = RunningTask(task_id=task.pk, kind=task.kind, cancel=CancelSignal())
+        with self._lock:
+            self._running[str(task.pk)] = running
+        try:
+            if self._stop.is_set():
+                running.cancel.set("shutdown")
+            return run_task(task, worker_id=self.worker_id, cancel=running.cancel)
+        except Exception:
+            log.exception("taskmanager.run_failed task_id=%s", task.pk)
+            return "error"
+        finally:
             with self._lock:
-                self._running[str(task.pk)] = running
-            try:
-                if self._stop.is_set():
-                    running.cancel.set("shutdown")
-                run_task(task, worker_id=self.worker_id, cancel=running.cancel)
-            except Exception:
-                log.exception("taskmanager.run_failed task_id=%s", task.pk)
-            finally:
-                with self._lock:
-                    self._running.pop(str(task.pk), None)
-                running.done.set()
-                close_old_connections()
+                self._running.pop(str(task.pk), None)
+            running.done.set()
+            close_old_connections()
 
     def _maintenance_loop(self) -> None:
         try:
@@ -184,6 +193,7 @@ class TaskManager:
     def _maintain(self) -> None:
         lease = settings.TASK_LEASE_SECONDS
         last_renew = last_recover = time.monotonic()
+        recover_every = 1.0 if self.watch_local_deaths else max(lease / 2, 1)
         while not self._stop.wait(WATCH_INTERVAL):
             try:
                 now = time.monotonic()
@@ -198,8 +208,8 @@ class TaskManager:
                 if now - last_renew >= lease / 3:
                     store.renew_leases(self.worker_id, ids)
                     last_renew = now
-                if now - last_recover >= max(lease / 2, 1):
-                    recovery.recover_orphans(self.worker_id)
+                if now - last_recover >= recover_every:
+                    recovery.recover_orphans(self.worker_id, dead_local=self.watch_local_deaths)
                     last_recover = now
             except Exception:
                 log.exception("taskmanager.maintenance_failed")

@@ -63,11 +63,12 @@ def dead_local_workers(my_worker_id: str) -> list[str]:
     return [worker_id for worker_id in owners if is_dead_local_worker(worker_id, my_worker_id)]
 
 
-def recover_orphans(my_worker_id: str, *, startup: bool = False) -> list[Any]:
-    """Put tasks whose worker died back to pending (or fail them after TASK_MAX_ATTEMPTS)."""
+def recover_orphans(my_worker_id: str, *, dead_local: bool = False) -> list[Any]:
+    """Put tasks whose worker died back to pending (or fail them after TASK_MAX_ATTEMPTS): those whose
+    lease expired, and with `dead_local` (start-up) those of dead processes on this host at once."""
     cutoff = timezone.now() - timedelta(seconds=settings.TASK_LEASE_SECONDS)
     orphaned = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    if startup:
+    if dead_local:
         dead = dead_local_workers(my_worker_id)
         if dead:
             orphaned |= Q(worker_id__in=dead)

@@ -23,7 +23,7 @@ from videos.models import ProcessingTask, Video
 from videos.services.compositions import ENGINES, composition_start
 from videos.services.tasks import task_cancel
 from videos.services.videos import video_import
-from videos.taskmanager.manager import get_task_manager
+from videos.taskmanager.backends import start_local_manager
 
 POLL_SECONDS = 0.2
 BAR_FORMAT = "{desc}: {percentage:5.1f}% |{bar}| {elapsed}<{remaining}"
@@ -63,7 +63,7 @@ class Command(BaseCommand):
         if opts["verbosity"] < 2:  # the bar is the report; task/storage INFO lines would tear it apart
             logging.getLogger("montage").setLevel(logging.WARNING)
         user = self._user(opts["user"])
-        manager = get_task_manager().start()
+        manager = start_local_manager()
         try:
             items = [self._item(user, item) for item in opts["inputs"]]
             try:

@@ -11,7 +11,7 @@ from videos.exceptions import MontageError
 from videos.management.commands.compose import Command as ComposeCommand
 from videos.models import ProcessingTask
 from videos.services.imports import import_start
-from videos.taskmanager.manager import get_task_manager
+from videos.taskmanager.backends import start_local_manager
 
 
 class Command(ComposeCommand):  # its user lookup and its progress bar (Ctrl-C cancels)
@@ -31,7 +31,7 @@ class Command(ComposeCommand):  # its user lookup and its progress bar (Ctrl-C c
         if opts["verbosity"] < 2:  # the bar is the report
             logging.getLogger("montage").setLevel(logging.WARNING)
         user = self._user(opts["user"])
-        manager = get_task_manager().start()
+        manager = start_local_manager()
         try:
             try:
                 task = import_start(

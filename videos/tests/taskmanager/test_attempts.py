@@ -93,7 +93,7 @@ def test_startup_recovery_kills_the_children_a_dead_life_recorded(transactional_
         status="processing", worker_id=dead_worker, attempts=1, attempts_log=[entry]
     )
     try:
-        assert recovery.recover_orphans(recovery.make_worker_id(), startup=True) == [task.pk]
+        assert recovery.recover_orphans(recovery.make_worker_id(), dead_local=True) == [task.pk]
         assert leftover.wait(5) == -9
         assert stranger.poll() is None
     finally:

@@ -140,7 +140,7 @@ def test_live_sibling_on_this_host_is_not_recovered(transactional_db, user):
             attempts=1,
             heartbeat_at=timezone.now(),
         )
-        assert recovery.recover_orphans(recovery.make_worker_id(), startup=True) == []
+        assert recovery.recover_orphans(recovery.make_worker_id(), dead_local=True) == []
     finally:
         sibling.kill()
         sibling.wait()
