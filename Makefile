@@ -30,11 +30,13 @@ system-packages:
 	  echo "Installing fonts-dejavu-core (captions)..."; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core; }
 
-# The tests also speak with espeak-ng (a known sentence to transcribe) and drive Chromium.
+# The tests also speak with espeak-ng (a known sentence to transcribe), drive Chromium and start a
+# Redis server of their own for the Celery backend's workers.
 test-system-packages:
-	@command -v espeak-ng >/dev/null && command -v chromium >/dev/null || { \
-	  echo "Installing test packages (espeak-ng, chromium)..."; \
-	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng chromium; }
+	@command -v espeak-ng >/dev/null && command -v chromium >/dev/null && command -v redis-server >/dev/null || { \
+	  echo "Installing test packages (espeak-ng, chromium, redis-server)..."; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng chromium redis-server; }
 
 run: install
 	@$(BIN)/python manage.py ensure_admin

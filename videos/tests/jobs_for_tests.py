@@ -87,3 +87,18 @@ def burst_job(ctx: JobContext, *, updates: int = 730, seconds: float = 1.0, gate
     with ctx.step("rest"):
         ctx.progress(0.5)
     return {}
+
+
+@job("test_cpu", steps={"burn": 100})
+def cpu_job(ctx: JobContext, *, seconds: float = 0.5, **_: object) -> dict:
+    """Keeps one core busy in pure Python for `seconds` (progress and checkpoints as it goes): for
+    measuring how work spreads over worker processes."""
+    rounds = 0
+    with ctx.step("burn"):
+        end = time.process_time() + seconds
+        while (now := time.process_time()) < end:
+            for _ in range(20_000):
+                rounds += 1
+            ctx.checkpoint()
+            ctx.progress(1 - (end - now) / seconds)
+    return {"rounds": rounds}
