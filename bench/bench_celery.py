@@ -184,6 +184,8 @@ def submit_bare(owner, count: int, pace: float = 0.0) -> list:  # noqa: ANN001
 def latency_ms(ids: list) -> float:
     from videos.models import ProcessingTask
 
+    if not ids:
+        return float("nan")
     waits = sorted(
         (s - c).total_seconds()
         for c, s in ProcessingTask.objects.filter(pk__in=ids).values_list("created_at", "started_at")
