@@ -73,7 +73,10 @@ def ended(body: dict) -> bool:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_task_api_answers_alike_under_both_backends(transactional_db, user, serve, backend):  # noqa: ANN001
-    api = client(serve(backend), user)
+    base = serve(backend)
+    health = httpx.get(f"{base}/healthz").json()  # with Celery the web process runs no task threads
+    assert health["task_backend"] == backend and health["task_manager"]["running"] is (backend == "threads")
+    api = client(base, user)
     uploads = []
     for name in ("a.mp4", "b.mp4"):
         with clips.cached_clip(seconds=2, width=320, height=240, fps=10, audio=True).open("rb") as file:

@@ -170,6 +170,24 @@ def test_a_pool_process_sigkilled_resumes_after_its_last_step_in_the_same_worker
     assert task.status == "completed" and task.attempts == 2
     assert markers(marks) == ["first.attempt1", "second.attempt1", "second.attempt2"]  # first not redone
     assert pid_of(task) != pid_of(row) and pid_of(task) in worker.pool_pids()
+    # Celery gave the message back and recovery sent a new one: one of the two found nothing to claim.
+    assert wait_for(lambda: f"celery.skipped task_id={task.pk}" in worker.text(), timeout=10)
+
+
+def test_a_duplicate_delivery_is_acknowledged_without_running(  # noqa: ANN001
+    transactional_db, user, celery_backend, start_workers
+):
+    from videos.taskmanager.celery_backend import send
+
+    workers = start_workers(2, **WORKER_ENV)
+    task = task_submit(owner=user, kind="test_sleep", args={"seconds": 0.5})
+    running(task)
+    assert send(task.pk)  # the same id again while it runs (a redelivery, a resend)
+    (task,) = finished(task, timeout=30)
+    assert task.status == "completed" and task.attempts == 1
+    logs = "".join(w.text() for w in workers)
+    assert wait_for(lambda: f"celery.skipped task_id={task.pk}" in "".join(w.text() for w in workers), timeout=10)
+    assert logs.count(f"task.started task_id={task.pk}") == 1
 
 
 def test_a_worker_sigkilled_on_the_last_attempt_fails_the_task_clearly(  # noqa: ANN001
