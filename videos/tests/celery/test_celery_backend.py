@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable
 
 import pytest
+from celery import Celery
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from videos.models import ProcessingTask, SubtitleSegment, Video
@@ -22,7 +23,7 @@ from videos.tests.celery.conftest import CeleryWorker
 from videos.tests.jobs.test_transcription import clip_video, speech_clip
 from videos.tests.media_server import MediaServer
 from videos.tests.taskmanager.helpers import wait_for
-from videos.tests.taskmanager.test_processes import markers
+from videos.tests.taskmanager.test_processes import free_port, markers
 
 pytestmark = pytest.mark.slow
 # Offline engines; a long lease, so that only a dead process on this host explains a quick recovery.
@@ -199,3 +200,28 @@ def test_a_worker_sigkilled_on_the_last_attempt_fails_the_task_clearly(  # noqa:
     (task,) = finished(task, timeout=30)
     assert task.status == "failed" and task.attempts == 1
     assert task.error_message.startswith("Interrupted") and "attempt 1 of 1" in task.error_message
+
+
+def test_a_task_whose_message_was_lost_is_sent_again_and_runs(  # noqa: ANN001
+    transactional_db, user, start_workers, settings
+):
+    """Queued while the broker was unreachable (here: queued with no message at all)."""
+    (worker,) = start_workers(1, **{**WORKER_ENV, "TASK_LEASE_SECONDS": "2"})
+    settings.TASK_BACKEND = "threads"  # the row commits, no message is sent
+    task = task_submit(owner=user, kind="test_noop")
+    (task,) = finished(task, timeout=30)
+    assert task.status == "completed" and task.attempts == 1
+    assert "celery.resent count=1" in worker.text()
+
+
+def test_a_broker_that_cannot_be_reached_leaves_the_task_queued_not_lost(transactional_db, user, settings, caplog):  # noqa: ANN001
+    """The row is committed first; the failed send is logged and the workers' resender sends it later."""
+    settings.TASK_BACKEND = "celery"
+    settings.TASK_CELERY_APP = "videos.tests.celery.test_celery_backend.UNREACHABLE"
+    task = task_submit(owner=user, kind="test_noop")
+    assert ProcessingTask.objects.get(pk=task.pk).status == "pending"
+    assert f"celery.send_failed task_id={task.pk}" in caplog.text
+
+
+UNREACHABLE = Celery("unreachable", broker=f"redis://127.0.0.1:{free_port()}/0", set_as_current=False)
+UNREACHABLE.conf.broker_connection_retry = False
