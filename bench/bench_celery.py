@@ -339,6 +339,14 @@ def report(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> st
         f"| Celery backend vs a bare Celery task writing the same rows | {versus:.2f}x | >= 0.8x | "
         f"{'met' if versus >= 0.8 else 'missed'} |",
         f"| 1 -> 2 worker processes, CPU-bound | {scale:.2f}x | >= 1.6x | {'met' if scale >= 1.6 else 'missed'} |",
+        "",
+        "Reading: Celery itself costs most of a no-op's time here (a message fetched, handed to the pool "
+        "process, acknowledged: the bare task writes four rows and still drains slower than two runworker "
+        "processes polling PostgreSQL). On top of that our task writes what the API shows: a no-op costs 16 "
+        "statements (claim: lock and update; its steps read; the step's start with the task's stage; the "
+        "final status with its steps, the webhook outbox check) against the bare task's 4 UPDATEs, about "
+        "10 ms more per task on this machine. Against real jobs (seconds to hours) both are noise; the "
+        "latency from commit to start is the same as bare Celery's.",
     ]
     return "\n".join(lines)
 
