@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
@@ -34,7 +34,9 @@ def idempotency_claim(*, owner: User, key: str, fingerprint: str) -> tuple[Idemp
     for _ in range(5):
         now = timezone.now()
         try:
-            with transaction.atomic():
+            # One autocommitted INSERT; a savepoint only inside a caller's transaction (which a failed
+            # INSERT would otherwise break).
+            with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
                 row = IdempotencyKey.objects.create(
                     owner=owner,
                     key=key,
