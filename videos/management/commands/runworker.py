@@ -5,6 +5,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
+from videos.taskmanager.backends import get_backend
 from videos.taskmanager.manager import get_task_manager
 
 
@@ -18,6 +19,11 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        if not get_backend().runs_in_web_processes:
+            self.stderr.write(
+                "TASK_BACKEND=celery: Celery workers run the tasks (celery -A backend worker); "
+                "this runworker claims pending rows from the database alongside them."
+            )
         manager = get_task_manager()
         if workers is not None:
             manager.workers = workers
