@@ -13,7 +13,8 @@ from videos.jobs.reprocess import THUMBNAIL_NAME, transcribe_and_save_step
 from videos.jobs.transcription import extract_step
 from videos.media.audio import thumbnail
 from videos.media.download import DownloadCancelled, DownloadError, download, remove_partial
-from videos.media.ffmpeg import MediaError, ProbeResult
+from videos.media.ffmpeg import MediaError
+from videos.media.probe import ProbeResult
 from videos.services.imports import video_attach_download
 from videos.services.pipeline import PipelineInputError, pipeline_video, video_thumbnail_replace
 from videos.services.videos import end_decodes_or_refuse, probe_or_refuse, upload_limit_bytes, video_file_url

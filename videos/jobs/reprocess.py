@@ -8,7 +8,7 @@ from videos.engines.paragraphs import build_paragraphs, engine_used, get_paragra
 from videos.engines.subtitles import cues_from_segments
 from videos.jobs.transcription import extract_step, replace_segments, transcribe_step, transcript_summary
 from videos.media.audio import thumbnail
-from videos.media.ffmpeg import probe
+from videos.media.probe import probe
 from videos.services.pipeline import (
     pipeline_video,
     video_probe_refresh,

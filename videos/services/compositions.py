@@ -30,7 +30,7 @@ from videos.services.videos import video_file_url, video_store
 from videos.text import single_line
 
 if TYPE_CHECKING:
-    from videos.media.ffmpeg import ProbeResult
+    from videos.media.probe import ProbeResult
 
 log = logging.getLogger("montage.compositions")
 KIND = "composition"

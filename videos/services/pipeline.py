@@ -18,7 +18,7 @@ from videos.models import ProcessingTask, Video
 from videos.services.tasks import task_submit
 
 if TYPE_CHECKING:
-    from videos.media.ffmpeg import ProbeResult
+    from videos.media.probe import ProbeResult
 
 log = logging.getLogger("montage.pipeline")
 REPROCESS = "reprocess"

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 
 from videos.media.audio import thumbnail
-from videos.media.ffmpeg import MediaError, ProbeResult
+from videos.media.ffmpeg import MediaError
+from videos.media.probe import ProbeResult
 from videos.models import Video
 from videos.services.pipeline import video_thumbnail_replace
 from videos.services.uploads import owned_tempfile

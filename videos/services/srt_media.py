@@ -28,7 +28,7 @@ from videos.exceptions import (
     SyncTimeoutError,
     TaskCancelledError,
 )
-from videos.media.ffmpeg import ProbeResult
+from videos.media.probe import ProbeResult
 from videos.models import ProcessingTask, Video
 from videos.services.tasks import task_cancel, task_submit
 from videos.services.videos import video_delete, video_upload

@@ -22,8 +22,8 @@ from videos.exceptions import (
     UnsupportedMediaError,
     is_storage_error,
 )
-from videos.media import ffmpeg as media
-from videos.media.ffmpeg import ProbeResult
+from videos.media import probe as media
+from videos.media.probe import ProbeResult
 from videos.media.verify import DecodeError, check_end_decodes
 from videos.models import ProcessingTask, Video
 from videos.services.posters import video_poster_make

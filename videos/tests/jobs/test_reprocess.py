@@ -9,7 +9,7 @@ import pytest
 
 from videos.exceptions import TaskConflictError
 from videos.jobs.reprocess import STEPS
-from videos.media.ffmpeg import probe
+from videos.media.probe import probe
 from videos.models import ProcessingTask, SubTask, SubtitleSegment, Video
 from videos.services.pipeline import reprocess_start, transcription_start
 from videos.tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401 - the fixture
