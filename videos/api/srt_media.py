@@ -16,7 +16,8 @@ from videos.api.parsers import BoundedJSONParser
 from videos.api.serializers import AsyncTaskResponseSerializer, accepted
 from videos.api.videos import UploadLimitHandler
 from videos.engines.paragraphs import ENGINE_NAMES
-from videos.services.srt_media import srt_media_run_sync, srt_media_start
+from videos.services.srt_media import srt_media_start
+from videos.services.srt_media_sync import srt_media_run_sync
 from videos.services.uploads import StorageAwareUploadHandler
 from videos.services.videos import upload_limit_bytes
 
