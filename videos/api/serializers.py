@@ -1,4 +1,4 @@
-"""Shared output shapes: TaskProgress and AsyncTaskResponse (API.md "Task objects")."""
+"""Shared output shapes: TaskProgress, task results and AsyncTaskResponse (API.md "Task objects")."""
 
 from __future__ import annotations
 
@@ -91,6 +91,40 @@ class TaskProgressSerializer(serializers.ModelSerializer):
 
 def task_progress(task: ProcessingTask) -> dict[str, Any]:
     return TaskProgressSerializer(task).data
+
+
+def video_file_url(video_id: Any) -> str:
+    """Root-relative URL of the owner-only download of a video's file."""
+    return reverse("api-video-file", kwargs={"pk": video_id})
+
+
+def video_thumbnail_url(video_id: Any) -> str:
+    """Root-relative URL of the owner-only download of a video's thumbnail."""
+    return reverse("api-video-thumbnail", kwargs={"pk": video_id})
+
+
+# Kinds whose result names (`video_id`) the video the task made: clients get its download URL with it.
+RESULT_FILE_KINDS = ("composition", "import")
+
+
+def shown_result(task: ProcessingTask) -> Any:
+    """The task's result as the API, the pages and webhooks show it: the stored data plus URLs.
+
+    Jobs store data, not URLs: `file_url` follows the made video's `video_id`, and a stored
+    `has_thumbnail` is shown as `thumbnail_url` in its place. Results stored with the URLs in them
+    (before this) pass through as they are.
+    """
+    if not isinstance(task.result, dict):
+        return task.result
+    shown: dict[str, Any] = {}
+    for key, value in task.result.items():
+        if key == "has_thumbnail":
+            shown["thumbnail_url"] = video_thumbnail_url(task.video_id) if value else None
+            continue
+        shown[key] = value
+        if key == "video_id" and value and task.kind in RESULT_FILE_KINDS:
+            shown["file_url"] = video_file_url(value)
+    return shown
 
 
 _TIME = serializers.DateTimeField()

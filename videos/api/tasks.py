@@ -23,6 +23,7 @@ from videos.api.serializers import (
     AsyncTaskResponseSerializer,
     TaskProgressSerializer,
     accepted,
+    shown_result,
     task_progress_from_rows,
 )
 from videos.exceptions import InvalidInputError, NotCompletedError
@@ -123,7 +124,9 @@ class TaskResultApi(APIView):
             raise NotCompletedError(
                 f"The task is {task.status}; its result exists once it has completed.", status=task.status
             )
-        return Response({"task_id": str(task.pk), "kind": task.kind, "status": task.status, "result": task.result})
+        return Response(
+            {"task_id": str(task.pk), "kind": task.kind, "status": task.status, "result": shown_result(task)}
+        )
 
 
 class UserTasksApi(APIView):

@@ -7,7 +7,6 @@ from typing import Any
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -18,10 +17,10 @@ from rest_framework.views import APIView
 from videos import selectors
 from videos.api.files import AnyAcceptNegotiation, download_name, file_response
 from videos.api.pagination import StrictPageNumberPagination
-from videos.api.serializers import TaskProgressSerializer, task_progress
+from videos.api.serializers import TaskProgressSerializer, task_progress, video_file_url, video_thumbnail_url
 from videos.api.uploads import limited_upload_handlers
 from videos.models import Video
-from videos.services.videos import video_delete, video_file_url, video_upload
+from videos.services.videos import video_delete, video_upload
 
 
 # Output ---------------------------------------------------------------------------------------
@@ -62,7 +61,7 @@ class VideoOutputSerializer(serializers.ModelSerializer):
         return video.language or None
 
     def get_thumbnail_url(self, video: Video) -> str | None:
-        return reverse("api-video-thumbnail", kwargs={"pk": video.pk}) if video.thumbnail else None
+        return video_thumbnail_url(video.pk) if video.thumbnail else None
 
 
 # Views ----------------------------------------------------------------------------------------

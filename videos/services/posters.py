@@ -16,7 +16,7 @@ log = logging.getLogger("montage.videos")
 
 
 def video_poster_make(*, video: Video, probe: ProbeResult) -> str | None:
-    """Store a poster frame of a just-stored video (one ffmpeg seek); returns its URL, None for audio.
+    """Store a poster frame of a just-stored video (one ffmpeg seek); returns its storage name, None for audio.
 
     A frame that cannot be cut never refuses the upload: the file itself was checked already, and a
     reprocess makes the thumbnail again.

@@ -13,7 +13,6 @@ from django.core.files import File
 from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.urls import reverse
 
 from videos.exceptions import (
     FileTooLargeError,
@@ -95,11 +94,6 @@ SAFE_EXTENSIONS = {ext for ext in FORMAT_EXTENSIONS.values()} | {
     ".opus",
     ".3gp",
 }
-
-
-def video_file_url(video_id: object) -> str:
-    """Root-relative URL of the owner-only download of a video's file (results carry it)."""
-    return reverse("api-video-file", kwargs={"pk": video_id})
 
 
 def upload_limit_bytes() -> int:

@@ -63,7 +63,7 @@ def test_reprocess_runs_every_step_and_reports_its_result(transactional_db, user
         "segment_indexes": [1, 2],
     }
     assert result["paragraph_engine"] == "openai"
-    assert result["thumbnail_url"] == f"/api/v1/videos/{video.pk}/thumbnail/"
+    assert result["has_thumbnail"] is True  # the API shows it as thumbnail_url
     video.refresh_from_db()
     assert result["duration_s"] == video.duration_s and 3.0 <= video.duration_s < 3.1
     assert video.width == 320 and video.probe["has_audio"] is True and video.status == "ready"
@@ -88,14 +88,14 @@ def test_an_audio_only_file_gets_segments_and_no_thumbnail(transactional_db, use
     video = clip_video(user, speech_wav())
     task = run(reprocess_start(owner=user, video=video))
     assert task.status == "completed", task.error_message
-    assert task.result["segments"] > 0 and task.result["thumbnail_url"] is None
+    assert task.result["segments"] > 0 and task.result["has_thumbnail"] is False
     assert not Video.objects.get(pk=video.pk).thumbnail
 
 
 def test_a_silent_video_gets_a_thumbnail_and_no_segments(transactional_db, user, openai):  # noqa: ANN001, F811
     task = run(reprocess_start(owner=user, video=clip_video(user, audio=False)))
     assert task.status == "completed", task.error_message
-    assert task.result["segments"] == 0 and task.result["paragraphs"] == [] and task.result["thumbnail_url"]
+    assert task.result["segments"] == 0 and task.result["paragraphs"] == [] and task.result["has_thumbnail"]
     assert openai.requests == []
 
 
