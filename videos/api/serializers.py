@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.urls import reverse
@@ -9,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from videos import selectors
 from videos.models import ProcessingTask, SubTask, resumed, shown_progress
 from videos.taskmanager.registry import get_job
 
@@ -133,6 +135,28 @@ _ATTEMPT_KEYS = tuple(AttemptSerializer().fields)
 
 def _time(value: Any) -> str | None:
     return None if value is None else _TIME.to_representation(value)
+
+
+@functools.cache
+def progress_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The task's and each step's columns TaskProgress is made of, read by the one-query status poll.
+
+    A field's source, or for a method field the column of its own name (progress); result_url and
+    resumed are computed from columns listed anyway (id, status, attempts_log).
+    """
+    task = tuple(
+        name if field.source == "*" else field.source
+        for name, field in TaskProgressSerializer().fields.items()
+        if name not in ("subtasks", "result_url", "resumed")
+    )
+    return task, tuple(SubTaskSerializer.Meta.fields)
+
+
+def task_progress_polled(*, owner: Any, task_id: Any) -> dict[str, Any]:
+    """TaskProgress of one of the user's tasks in one query and no serializer: polls are the hottest request."""
+    fields, step_fields = progress_columns()
+    rows = selectors.task_progress_rows(owner=owner, task_id=task_id, fields=fields, step_fields=step_fields)
+    return task_progress_from_rows(rows)
 
 
 def task_progress_from_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:

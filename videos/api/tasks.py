@@ -24,7 +24,7 @@ from videos.api.serializers import (
     TaskProgressSerializer,
     accepted,
     shown_result,
-    task_progress_from_rows,
+    task_progress_polled,
 )
 from videos.exceptions import InvalidInputError, NotCompletedError
 from videos.models import ProcessingTask
@@ -67,13 +67,12 @@ def _strict_bool(request: Request, name: str) -> bool:
 def cancel_and_report(request: Request, pk: str) -> Response:
     """202 with the task's progress after the cancel (cancelled, or still stopping)."""
     task = task_cancel(task=selectors.task_row(owner=request.user, task_id=pk))
-    rows = selectors.task_progress_rows(owner=request.user, task_id=task.pk)
-    return Response(task_progress_from_rows(rows), status=status.HTTP_202_ACCEPTED)
+    return Response(task_progress_polled(owner=request.user, task_id=task.pk), status=status.HTTP_202_ACCEPTED)
 
 
 def progress_poll(request: Request, pk: str) -> Response:
     """TaskProgress in one query and no serializer: status polls are the hottest request."""
-    return Response(task_progress_from_rows(selectors.task_progress_rows(owner=request.user, task_id=pk)))
+    return Response(task_progress_polled(owner=request.user, task_id=pk))
 
 
 class TaskDetailApi(APIView):
