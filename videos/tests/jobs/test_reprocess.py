@@ -22,7 +22,7 @@ from videos.tests.jobs.test_transcription import (  # noqa: F401 - openai is a f
     speech_wav,
     steps,
 )
-from videos.tests.taskmanager.helpers import wait_for, wait_status
+from videos.tests.taskmanager.helpers import progress_readings, wait_for, wait_status
 
 pytestmark = pytest.mark.slow
 
@@ -133,14 +133,7 @@ def test_a_resumed_attempt_groups_the_saved_segments_without_transcribing_again(
 def test_stages_follow_the_steps_and_progress_only_grows(task_manager, user, openai):  # noqa: ANN001, F811
     openai.script_transcriptions(slow(1.0))
     task = reprocess_start(owner=user, video=clip_video(user))
-    readings: list[tuple[str, float, str]] = []
-
-    def sample() -> bool:
-        row = ProcessingTask.objects.get(pk=task.pk)
-        readings.append((row.status, row.progress, row.stage))
-        return row.is_finished
-
-    assert wait_for(sample, timeout=30, interval=0.01)
+    readings = progress_readings(task.pk, interval=0.01)
     progress = [p for _, p, _ in readings]
     assert progress == sorted(progress) and readings[-1][:2] == ("completed", 100.0)
     assert all(p < 100 for status, p, _ in readings if status != "completed")
