@@ -143,4 +143,4 @@ def video_thumbnail_replace(*, video: Video, image: Path) -> str:
     if old and old != field.name:
         transaction.on_commit(lambda: field.storage.delete(old))
     log.info("video.thumbnail video_id=%s name=%s", video.pk, field.name)
-    return field.name
+    return str(field.name)  # set by save()
