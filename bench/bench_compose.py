@@ -30,6 +30,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.harness import embedded_env, migrate_and_setup  # noqa: E402
+
 CACHE = Path(os.environ.get("MONTAGE_BENCH_CACHE", ROOT / "var" / "bench-clips"))
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 # The mismatched set alternates the 720p30 clips with these (smaller, 25 fps, every third silent).
@@ -46,22 +48,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: run one composition, print JSON
     args, _ = parser.parse_known_args()  # bench/run_all.py passes every benchmark the same flags
     return args
-
-
-def configure(workdir: Path) -> dict[str, str]:
-    env = {
-        "DJANGO_SETTINGS_MODULE": "backend.settings",
-        "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-        "MEDIA_ROOT": str(workdir / "media"),
-        "TASK_BACKEND": "immediate",
-        "TASK_AUTOSTART": "0",
-        "DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-        "SECRET_KEY": "bench-only",
-        "MAX_UPLOAD_MB": "100000",
-    }
-    os.environ.update(env)
-    return env
 
 
 # Clips --------------------------------------------------------------------------------------------
@@ -179,11 +165,8 @@ def main() -> None:
     specs = clip_specs(args.clips, args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        env = configure(workdir)
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
-        import django
-
-        django.setup()
+        env = embedded_env(workdir)
+        migrate_and_setup()
         from django.contrib.auth import get_user_model
 
         from videos.services.videos import video_import

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_reliability import fmt, timed  # noqa: E402
 from videos.media.audio import thumbnail  # noqa: E402
-from videos.media.ffmpeg import probe  # noqa: E402
+from videos.media.probe import probe  # noqa: E402
 from videos.media.verify import check_end_decodes  # noqa: E402
 from videos.tests.clips import make_clip  # noqa: E402
 

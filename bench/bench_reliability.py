@@ -30,8 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from videos.media import process  # noqa: E402
-from videos.media.composition import compose, copy_args, plan_composition  # noqa: E402
-from videos.media.ffmpeg import probe, run_ffmpeg  # noqa: E402
+from videos.media.composition import compose, copy_args  # noqa: E402
+from videos.media.ffmpeg import run_ffmpeg  # noqa: E402
+from videos.media.plan import plan_composition  # noqa: E402
+from videos.media.probe import probe  # noqa: E402
 from videos.media.verify import check_decodes, check_end_decodes  # noqa: E402
 from videos.tests.clips import make_clip  # noqa: E402
 

@@ -72,8 +72,8 @@ def cached(seconds: float, width: int, height: int, fps: int, tone_hz: int) -> P
 def ours(paths: list[Path], trims: list[tuple[float, float | None]], out: Path, *, full: bool = False) -> dict:
     """Keyframe probe, plan and render as the job does; `full` renders the same plan's full re-encode."""
     from videos.media.composition import compose, keyframe_times
-    from videos.media.ffmpeg import probe
     from videos.media.plan import Clip, full_reencode, keyframes_wanted, plan_composition
+    from videos.media.probe import probe
 
     started = time.perf_counter()
     clips = [Clip(probe(p), start, end) for p, (start, end) in zip(paths, trims, strict=True)]

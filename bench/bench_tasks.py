@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CLIENTS = 16
+
+from bench.harness import gunicorn, migrate_and_setup  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,12 +59,6 @@ def configure(database_url: str, workdir: Path) -> dict[str, str]:
     }
     os.environ.update(env)
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load(port: int, requests: list[list[tuple]]) -> dict[str, float]:
@@ -118,35 +111,7 @@ def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) 
 
     users = [get_user_model().objects.create_user(f"bench{i}") for i in range(CLIENTS)]
     tokens = [Token.objects.create(user=u).key for u in users]
-    port = free_port()
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    server = subprocess.Popen(
-        [
-            gunicorn,
-            "-c",
-            "gunicorn.conf.py",
-            "--workers",
-            "2",
-            "--threads",
-            "8",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "backend.wsgi",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=(workdir / "gunicorn.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
+    with gunicorn(env, workdir / "gunicorn.log") as port:
         n = args.requests
         phases: dict[str, list[dict[str, float]]] = {k: [] for k in ("create", "bare_insert", "status", "bare_select")}
         for run in range(args.runs):
@@ -174,9 +139,6 @@ def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) 
                 path = "/api/v1/tasks/{}/" if phase == "status" else "/bench/select/{}"
                 batches = [[("GET", path.format(pk), tokens[c]) for pk in targets[c]] for c in range(CLIENTS)]
                 phases[phase].append(load(port, batches))
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(20)
     return {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for name, runs in phases.items()}
 
 
@@ -378,15 +340,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         env = configure(args.database_url, workdir)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-        )
-        import django
-
-        django.setup()
+        migrate_and_setup()
         from django.db import connection
 
         api = api_benchmark(env, args, workdir)

@@ -37,6 +37,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.harness import embedded_env, migrate_and_setup  # noqa: E402
+
 CACHE = Path(os.environ.get("MONTAGE_BENCH_CACHE", ROOT / "var" / "bench-clips"))
 VOICES = [("en-us", 150), ("en-gb", 170)]
 # Issue 10's figures on the same kind of speech (2 cores): the engine we replaced, and tiny.en then.
@@ -60,31 +62,9 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def configure(workdir: Path) -> dict[str, str]:
-    env = {
-        "DJANGO_SETTINGS_MODULE": "backend.settings",
-        "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-        "MEDIA_ROOT": str(workdir / "media"),
-        "TASK_BACKEND": "immediate",
-        "TASK_AUTOSTART": "0",
-        "TRANSCRIPTION_ENGINE": "whisper",
-        "PARAGRAPH_ENGINE": "rules",
-        "OPENAI_API_KEY": "",
-        "DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-        "SECRET_KEY": "bench-only",
-        "MAX_UPLOAD_MB": "100000",
-    }
-    os.environ.update(env)
-    return env
-
-
 def setup_django(workdir: Path) -> None:
-    configure(workdir)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
-    import django
-
-    django.setup()
+    embedded_env(workdir, TRANSCRIPTION_ENGINE="whisper", PARAGRAPH_ENGINE="rules", OPENAI_API_KEY="")
+    migrate_and_setup()
 
 
 def reference_text() -> str:

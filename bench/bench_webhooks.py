@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,9 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_tasks import CLIENTS, ROOT, configure, free_port, load, write_section  # noqa: E402
+from bench_tasks import CLIENTS, configure, load, write_section  # noqa: E402
+
+from bench.harness import free_port, gunicorn, migrate_and_setup, wait_listening  # noqa: E402
 
 RECEIVER = """
 import sys
@@ -62,17 +63,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def wait_http(port: int) -> None:
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on {port}")
-
-
 def create_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
@@ -81,19 +71,8 @@ def create_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Pat
 
     users = [get_user_model().objects.create_user(f"idem{i}") for i in range(CLIENTS)]
     tokens = [Token.objects.create(user=u).key for u in users]
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py", "--workers", "2",
-         "--threads", "8", "--bind", f"127.0.0.1:{port}", "backend.wsgi"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=(workdir / "gunicorn.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
     rates: dict[str, list[float]] = {"plain": [], "keyed": []}
-    try:
-        wait_http(port)
+    with gunicorn(env, workdir / "gunicorn.log") as port:
         n = args.requests
         for run in range(args.runs):
             for phase in ["plain", "keyed"] if run % 2 == 0 else ["keyed", "plain"]:
@@ -115,9 +94,6 @@ def create_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Pat
                         ]
                     )
                 rates[phase].append(load(port, batches)["rps"])
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(20)
     return {phase: statistics.median(values) for phase, values in rates.items()} | {
         f"{phase}_runs": values for phase, values in rates.items()
     }
@@ -263,21 +239,13 @@ def main() -> None:
         env = configure(args.database_url, workdir)
         env["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "1"  # the receiver is on loopback
         os.environ.update(env)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-        )
-        import django
-
-        django.setup()
+        migrate_and_setup()
         from django.db import connection
 
         receiver_port = free_port()
         receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(receiver_port)], start_new_session=True)
         try:
-            wait_http(receiver_port)
+            wait_listening(receiver_port)
             receiver_url = f"http://127.0.0.1:{receiver_port}/hook"
             create = create_benchmark(env, args, workdir)
             deliveries = delivery_benchmark(args, receiver_url)

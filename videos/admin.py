@@ -32,11 +32,6 @@ def progress_bar(value: float, status: str) -> str:
     )
 
 
-def shown_progress(task: ProcessingTask) -> float:
-    """The percentage the API shows: exactly 100 only once completed."""
-    return 100.0 if task.status == ProcessingTask.Status.COMPLETED else min(task.progress, 99.9)
-
-
 admin.site.site_header = "Montage"
 admin.site.site_title = "Montage admin"
 admin.site.index_title = "Tasks, videos and webhooks"
@@ -129,7 +124,7 @@ class ProcessingTaskAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress", ordering="progress")
     def progress_column(self, task: ProcessingTask) -> str:
-        return progress_bar(shown_progress(task), task.status)
+        return progress_bar(task.shown_progress, task.status)
 
     @admin.display(description="ETA", ordering="eta_seconds")
     def eta(self, task: ProcessingTask) -> str:

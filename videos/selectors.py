@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -13,37 +14,20 @@ from videos.engines.paragraphs.rules import RulesParagraphEngine
 from videos.engines.subtitles import cues_from_segments
 from videos.models import ProcessingTask, SubTask, Video
 
-# TaskProgress's columns: the task's, then each step's (API.md "Task objects").
-PROGRESS_TASK_FIELDS = (
-    "id",
-    "kind",
-    "status",
-    "stage",
-    "progress",
-    "eta_seconds",
-    "video_id",
-    "attempts",
-    "error_message",
-    "cancel_requested",
-    "created_at",
-    "started_at",
-    "updated_at",
-    "finished_at",
-    "retry_of_id",
-    "attempts_log",
-)
-PROGRESS_STEP_FIELDS = ("name", "weight", "status", "progress", "started_at", "finished_at")
 
-
-def task_progress_rows(*, owner: User, task_id: Any) -> list[dict[str, Any]]:
+def task_progress_rows(
+    *, owner: User, task_id: Any, fields: Sequence[str], step_fields: Sequence[str]
+) -> list[dict[str, Any]]:
     """One of the user's tasks with its steps in ONE query (a row per step): what a status poll reads.
 
-    Raises DoesNotExist (a 404) for another user's or an unknown task. Polls are the hottest read.
+    `fields` are the task's columns, `step_fields` each step's (as `subtasks__<name>`); TaskProgress names
+    them (api.serializers.progress_columns). Raises DoesNotExist (a 404) for another user's or an unknown
+    task. Polls are the hottest read.
     """
     rows = list(
         ProcessingTask.objects.filter(owner=owner, pk=task_id)
         .order_by("subtasks__position")
-        .values(*PROGRESS_TASK_FIELDS, *(f"subtasks__{name}" for name in PROGRESS_STEP_FIELDS))
+        .values(*fields, *(f"subtasks__{name}" for name in step_fields))
     )
     if not rows:
         raise ProcessingTask.DoesNotExist("No such task.")

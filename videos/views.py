@@ -14,7 +14,7 @@ from django.templatetags.static import static
 from django.utils.http import urlencode
 
 from videos import selectors
-from videos.api.serializers import task_progress
+from videos.api.serializers import shown_result, task_progress
 from videos.media.plan import SIZE_CHOICES, SUBTITLE_MODES
 from videos.models import ProcessingTask, Video
 from videos.services.compositions import ENGINES
@@ -116,7 +116,7 @@ def _segments(video: Video | None) -> list[dict[str, Any]]:
 
 def _result_context(task: ProcessingTask) -> dict[str, Any]:
     """What the result block shows: the task's result, its video, and the transcript or paragraphs."""
-    result = task.result if isinstance(task.result, dict) else {}
+    result = shown_result(task) if isinstance(task.result, dict) else {}
     attempts = task.attempts_log or []
     return {
         "task": task,

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from videos import selectors
-from videos.api.serializers import AsyncTaskResponseSerializer, TaskProgressSerializer, accepted
+from videos.api.serializers import AsyncTaskResponseSerializer, TaskProgressSerializer, accepted, shown_result
 from videos.media.plan import SUBTITLE_MODES, parse_size
 from videos.models import ProcessingTask
 from videos.services.compositions import ENGINES, KIND, check_clip_count, composition_output, composition_start
@@ -46,7 +46,7 @@ class CompositionProgressSerializer(TaskProgressSerializer):
 
     @extend_schema_field(OutputSchema)
     def get_output(self, task: ProcessingTask) -> dict[str, Any] | None:
-        return composition_output(task)
+        return shown_result(task) if composition_output(task) is not None else None
 
 
 def _composition(request: Request, pk: Any) -> ProcessingTask:

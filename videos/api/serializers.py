@@ -1,7 +1,8 @@
-"""Shared output shapes: TaskProgress and AsyncTaskResponse (API.md "Task objects")."""
+"""Shared output shapes: TaskProgress, task results and AsyncTaskResponse (API.md "Task objects")."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.urls import reverse
@@ -9,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from videos import selectors
 from videos.models import ProcessingTask, SubTask, resumed, shown_progress
 from videos.taskmanager.registry import get_job
 
@@ -93,12 +95,68 @@ def task_progress(task: ProcessingTask) -> dict[str, Any]:
     return TaskProgressSerializer(task).data
 
 
+def video_file_url(video_id: Any) -> str:
+    """Root-relative URL of the owner-only download of a video's file."""
+    return reverse("api-video-file", kwargs={"pk": video_id})
+
+
+def video_thumbnail_url(video_id: Any) -> str:
+    """Root-relative URL of the owner-only download of a video's thumbnail."""
+    return reverse("api-video-thumbnail", kwargs={"pk": video_id})
+
+
+# Kinds whose result names (`video_id`) the video the task made: clients get its download URL with it.
+RESULT_FILE_KINDS = ("composition", "import")
+
+
+def shown_result(task: ProcessingTask) -> Any:
+    """The task's result as the API, the pages and webhooks show it: the stored data plus URLs.
+
+    Jobs store data, not URLs: `file_url` follows the made video's `video_id`, and a stored
+    `has_thumbnail` is shown as `thumbnail_url` in its place. Results stored with the URLs in them
+    (before this) pass through as they are.
+    """
+    if not isinstance(task.result, dict):
+        return task.result
+    shown: dict[str, Any] = {}
+    for key, value in task.result.items():
+        if key == "has_thumbnail":
+            shown["thumbnail_url"] = video_thumbnail_url(task.video_id) if value else None
+            continue
+        shown[key] = value
+        if key == "video_id" and value and task.kind in RESULT_FILE_KINDS:
+            shown["file_url"] = video_file_url(value)
+    return shown
+
+
 _TIME = serializers.DateTimeField()
 _ATTEMPT_KEYS = tuple(AttemptSerializer().fields)
 
 
 def _time(value: Any) -> str | None:
     return None if value is None else _TIME.to_representation(value)
+
+
+@functools.cache
+def progress_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The task's and each step's columns TaskProgress is made of, read by the one-query status poll.
+
+    A field's source, or for a method field the column of its own name (progress); result_url and
+    resumed are computed from columns listed anyway (id, status, attempts_log).
+    """
+    task = tuple(
+        name if field.source == "*" else field.source
+        for name, field in TaskProgressSerializer().fields.items()
+        if name not in ("subtasks", "result_url", "resumed")
+    )
+    return task, tuple(SubTaskSerializer.Meta.fields)
+
+
+def task_progress_polled(*, owner: Any, task_id: Any) -> dict[str, Any]:
+    """TaskProgress of one of the user's tasks in one query and no serializer: polls are the hottest request."""
+    fields, step_fields = progress_columns()
+    rows = selectors.task_progress_rows(owner=owner, task_id=task_id, fields=fields, step_fields=step_fields)
+    return task_progress_from_rows(rows)
 
 
 def task_progress_from_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:

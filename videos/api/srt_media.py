@@ -14,11 +14,10 @@ from rest_framework.views import APIView
 
 from videos.api.parsers import BoundedJSONParser
 from videos.api.serializers import AsyncTaskResponseSerializer, accepted
-from videos.api.videos import UploadLimitHandler
+from videos.api.uploads import limited_upload_handlers
 from videos.engines.paragraphs import ENGINE_NAMES
-from videos.services.srt_media import srt_media_run_sync, srt_media_start
-from videos.services.uploads import StorageAwareUploadHandler
-from videos.services.videos import upload_limit_bytes
+from videos.services.srt_media import srt_media_start
+from videos.services.srt_media_sync import srt_media_run_sync
 
 ParagraphSchema = inline_serializer(
     "SrtMediaParagraph",
@@ -48,8 +47,7 @@ class _SrtMediaBase(APIView):
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         if request.method == "POST":
-            writer = StorageAwareUploadHandler(request)  # on disk: ffprobe needs a path
-            request.upload_handlers = [UploadLimitHandler(request, limit=upload_limit_bytes(), others=[writer]), writer]
+            request.upload_handlers = limited_upload_handlers(request)
         return super().initialize_request(request, *args, **kwargs)
 
     def inputs(self, request: Request) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from videos.api.serializers import (
     AsyncTaskResponseSerializer,
     TaskProgressSerializer,
     accepted,
-    task_progress_from_rows,
+    shown_result,
+    task_progress_polled,
 )
 from videos.exceptions import InvalidInputError, NotCompletedError
 from videos.models import ProcessingTask
@@ -66,13 +67,12 @@ def _strict_bool(request: Request, name: str) -> bool:
 def cancel_and_report(request: Request, pk: str) -> Response:
     """202 with the task's progress after the cancel (cancelled, or still stopping)."""
     task = task_cancel(task=selectors.task_row(owner=request.user, task_id=pk))
-    rows = selectors.task_progress_rows(owner=request.user, task_id=task.pk)
-    return Response(task_progress_from_rows(rows), status=status.HTTP_202_ACCEPTED)
+    return Response(task_progress_polled(owner=request.user, task_id=task.pk), status=status.HTTP_202_ACCEPTED)
 
 
 def progress_poll(request: Request, pk: str) -> Response:
     """TaskProgress in one query and no serializer: status polls are the hottest request."""
-    return Response(task_progress_from_rows(selectors.task_progress_rows(owner=request.user, task_id=pk)))
+    return Response(task_progress_polled(owner=request.user, task_id=pk))
 
 
 class TaskDetailApi(APIView):
@@ -123,7 +123,9 @@ class TaskResultApi(APIView):
             raise NotCompletedError(
                 f"The task is {task.status}; its result exists once it has completed.", status=task.status
             )
-        return Response({"task_id": str(task.pk), "kind": task.kind, "status": task.status, "result": task.result})
+        return Response(
+            {"task_id": str(task.pk), "kind": task.kind, "status": task.status, "result": shown_result(task)}
+        )
 
 
 class UserTasksApi(APIView):

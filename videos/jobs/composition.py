@@ -11,8 +11,8 @@ from django.conf import settings
 
 from videos.engines.transcription.base import Segment
 from videos.media.composition import Rendered, compose, keyframe_times, timeline_captions
-from videos.media.ffmpeg import ProbeResult, probe
 from videos.media.plan import Clip, CompositionPlan, keyframes_wanted, parse_size, plan_composition
+from videos.media.probe import ProbeResult, probe
 from videos.services.compositions import (
     CompositionInputError,
     composition_attach_captions,

@@ -13,10 +13,11 @@ from videos.jobs.reprocess import THUMBNAIL_NAME, transcribe_and_save_step
 from videos.jobs.transcription import extract_step
 from videos.media.audio import thumbnail
 from videos.media.download import DownloadCancelled, DownloadError, download, remove_partial
-from videos.media.ffmpeg import MediaError, ProbeResult
+from videos.media.ffmpeg import MediaError
+from videos.media.probe import ProbeResult
 from videos.services.imports import video_attach_download
 from videos.services.pipeline import PipelineInputError, pipeline_video, video_thumbnail_replace
-from videos.services.videos import end_decodes_or_refuse, probe_or_refuse, upload_limit_bytes, video_file_url
+from videos.services.videos import end_decodes_or_refuse, probe_or_refuse, upload_limit_bytes
 from videos.taskmanager.context import JobContext
 from videos.taskmanager.registry import job
 
@@ -93,7 +94,6 @@ def probe_step(ctx: JobContext, url: str, fetched: dict[str, Any], title: str) -
     ctx.progress(1.0)
     return {
         "video_id": str(video.pk),
-        "file_url": video_file_url(video.pk),
         "size_bytes": video.size_bytes,
         "duration_s": info.duration_s,
         "width": info.width,
@@ -103,19 +103,20 @@ def probe_step(ctx: JobContext, url: str, fetched: dict[str, Any], title: str) -
         "title": video.title,
         "direct": fetched["direct"],
         "extractor": fetched["extractor"],
-        "thumbnail_url": poster,
+        "has_thumbnail": poster,
     }
 
 
-def _poster(ctx: JobContext, video: Any, info: ProbeResult) -> str | None:
+def _poster(ctx: JobContext, video: Any, info: ProbeResult) -> bool:
     """A poster frame for the library card (none for audio); a frame that cannot be taken is no failure."""
     if not info.has_video:
-        return None
+        return False
     try:
         image = thumbnail(Path(video.file.path), ctx.tmp_dir / THUMBNAIL_NAME)
     except MediaError:
-        return None
-    return video_thumbnail_replace(video=video, image=image)
+        return False
+    video_thumbnail_replace(video=video, image=image)
+    return True
 
 
 def skipped_step(ctx: JobContext) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from videos.engines.paragraphs import build_paragraphs, engine_used, get_paragra
 from videos.engines.subtitles import cues_from_segments
 from videos.jobs.transcription import extract_step, replace_segments, transcribe_step, transcript_summary
 from videos.media.audio import thumbnail
-from videos.media.ffmpeg import probe
+from videos.media.probe import probe
 from videos.services.pipeline import (
     pipeline_video,
     video_probe_refresh,
@@ -38,7 +38,7 @@ def reprocess(ctx: JobContext, *, engine: str | None = None, language: str | Non
         **{key: transcript.get(key) for key in SUMMARY_KEYS},
         "paragraphs": paragraphs["paragraphs"],
         "paragraph_engine": paragraphs["engine"],
-        "thumbnail_url": poster["thumbnail_url"],
+        **poster,  # {"has_thumbnail": bool}
         "duration_s": probed["duration_s"],
     }
 
@@ -86,8 +86,9 @@ def thumbnail_step(ctx: JobContext, probed: dict[str, Any]) -> dict[str, Any]:
     video = pipeline_video(ctx.video_id)
     if not probed["has_video"]:
         ctx.progress(1.0)
-        return {"thumbnail_url": None}
+        return {"has_thumbnail": False}
     ctx.checkpoint()
     image = thumbnail(video_source_path(video), ctx.tmp_dir / THUMBNAIL_NAME)
     ctx.progress(0.8)
-    return {"thumbnail_url": video_thumbnail_replace(video=video, image=image)}
+    video_thumbnail_replace(video=video, image=image)
+    return {"has_thumbnail": True}

@@ -6,13 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from videos.engines.paragraphs import build_paragraphs, engine_used, get_paragraph_engine
+from videos.engines.paragraphs.align import align_paragraphs, cue_dicts, cues_from_dicts, order_cues
 from videos.engines.subtitles import cues_from_segments
 from videos.services.srt_media import (
     SrtMediaInputError,
-    align_paragraphs,
-    cue_dicts,
-    cues_from_dicts,
-    order_cues,
     srt_media_forget,
     srt_media_load_cues,
     srt_media_release,

@@ -11,7 +11,8 @@ from typing import Any
 from django.db import transaction
 
 from videos.engines.transcription import Transcript, TranscriptionCancelled
-from videos.media.ffmpeg import MediaCancelled, ProbeResult, probe
+from videos.media.ffmpeg import MediaCancelled
+from videos.media.probe import ProbeResult, probe
 from videos.models import ProcessingTask
 from videos.services.pipeline import pipeline_video, video_source_path
 from videos.services.transcripts import (

@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from videos.media.ffmpeg import MediaError, ProbeResult, probe, run_ffmpeg
+from videos.media.ffmpeg import MediaError, run_ffmpeg
+from videos.media.probe import ProbeResult, probe
 
 SPEECH_RATE = 16000
 

@@ -26,11 +26,9 @@ from videos.media.captions import BURN_STYLE, cut, shift
 from videos.media.ffmpeg import (
     MediaCancelled,
     MediaError,
-    ProbeResult,
     StorageFullError,
     default_preset,
     ffprobe_binary,
-    probe,
     run_ffmpeg,
 )
 from videos.media.plan import (
@@ -42,6 +40,7 @@ from videos.media.plan import (
     full_reencode,
     track_timescale,
 )
+from videos.media.probe import ProbeResult, probe
 from videos.media.verify import DecodeError, check_decodes
 
 log = logging.getLogger("montage.compose")

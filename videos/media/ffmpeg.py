@@ -1,4 +1,6 @@
-"""ffprobe and ffmpeg: probe a file, run ffmpeg with real progress, stop it at once on cancel.
+"""ffmpeg: run it with real progress and stop it at once on cancel; the binaries and the errors of the media layer.
+
+Probing a file with ffprobe is `videos.media.probe`.
 
 Measured here (2 shared cores, 640x480 libx264 re-encode, SIGTERM to exit, 5 runs): ultrafast ~5 ms,
 veryfast ~30 ms (max 41 ms), slow ~0.4 s (x264 flushes its lookahead and ffmpeg writes the trailer,
@@ -8,7 +10,6 @@ what the SIGKILL after `grace_seconds` is for (see tests/media/test_run_ffmpeg.p
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import re
@@ -16,8 +17,6 @@ import subprocess
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +24,12 @@ from videos.exceptions import STORAGE_FULL_MESSAGE
 from videos.media import process
 
 STDERR_TAIL_LINES = 15
-PROBE_TIMEOUT_SECONDS = 60.0
 PROGRESS_CAP = 0.999  # a fraction below 1.0 until ffmpeg says progress=end and exits 0
 POLL_SECONDS = 0.05  # how often the waiting loop looks at the cancel Event between progress lines
 
 
 class MediaError(Exception):
     """ffmpeg or ffprobe failed; the message carries the last lines ffmpeg wrote to stderr."""
-
-
-class UnsupportedMediaError(MediaError):
-    """The file is not a decodable video or audio file."""
 
 
 class StorageFullError(MediaError):
@@ -80,117 +74,8 @@ def _setting(name: str, default: str) -> str:
         return default
 
 
-@dataclass(frozen=True)
-class ProbeResult:
-    """What ffprobe says about a media file, in the shape the rest of Montage stores and compares."""
-
-    duration_s: float
-    size_bytes: int
-    format_name: str
-    has_video: bool
-    width: int | None
-    height: int | None
-    fps: float | None
-    video_codec: str | None
-    pix_fmt: str | None
-    time_base: str | None
-    has_audio: bool
-    audio_codec: str | None
-    sample_rate: int | None
-    channels: int | None
-    channel_layout: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict, stored in Video.probe at upload."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
-        """Rebuild from to_dict() output without probing again; unknown keys are ignored."""
-        values: dict[str, Any] = {f.name: data.get(f.name) for f in fields(cls)}
-        return cls(**values)
-
-
-def probe(path: str | Path) -> ProbeResult:
-    """Probe with ffprobe; UnsupportedMediaError for anything without a decodable audio or video stream."""
-    path = Path(path)
-    if not path.is_file():
-        raise UnsupportedMediaError(f"No such file: {path.name}")
-    cmd = [ffprobe_binary(), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
-    try:
-        done = process.run(cmd, timeout=PROBE_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        raise UnsupportedMediaError(f"ffprobe took longer than {PROBE_TIMEOUT_SECONDS:.0f} s on {path.name}") from None
-    if done.returncode != 0:
-        # No server paths or ffmpeg's "[mov,mp4 @ 0x55d0...]" memory addresses in what users read.
-        reason = re.sub(r" @ 0x[0-9a-f]+", "", _tail_text(done.stderr).replace(str(path), path.name))
-        raise UnsupportedMediaError(f"Not a media file ffprobe can read: {reason}")
-    try:
-        info = json.loads(done.stdout.decode("utf-8", "replace") or "{}")
-    except json.JSONDecodeError:
-        raise UnsupportedMediaError("ffprobe returned unreadable output") from None
-    return _probe_result(info, path)
-
-
-def _probe_result(info: dict[str, Any], path: Path) -> ProbeResult:
-    streams = info.get("streams") or []
-    fmt = info.get("format") or {}
-    video = next(
-        (s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")),
-        None,
-    )
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
-    if video is None and audio is None:
-        raise UnsupportedMediaError("The file has no audio or video stream.")
-    duration = _float(fmt.get("duration")) or max(
-        (_float(s.get("duration")) or 0.0 for s in (video, audio) if s), default=0.0
-    )
-    if not duration or duration <= 0:
-        raise UnsupportedMediaError("The file has no duration (a still image or an empty stream?).")
-    size = _int(fmt.get("size")) or path.stat().st_size
-    return ProbeResult(
-        duration_s=round(duration, 6),
-        size_bytes=size,
-        format_name=str(fmt.get("format_name") or ""),
-        has_video=video is not None,
-        width=_int(video.get("width")) if video else None,
-        height=_int(video.get("height")) if video else None,
-        fps=_rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate")) if video else None,
-        video_codec=video.get("codec_name") if video else None,
-        pix_fmt=video.get("pix_fmt") if video else None,
-        time_base=video.get("time_base") if video else None,
-        has_audio=audio is not None,
-        audio_codec=audio.get("codec_name") if audio else None,
-        sample_rate=_int(audio.get("sample_rate")) if audio else None,
-        channels=_int(audio.get("channels")) if audio else None,
-        channel_layout=audio.get("channel_layout") if audio else None,
-    )
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _rate(value: Any) -> float | None:
-    """'30000/1001' -> 29.97; '0/0' and garbage -> None."""
-    try:
-        rate = Fraction(str(value))
-    except (ValueError, ZeroDivisionError):
-        return None
-    return round(float(rate), 3) if rate > 0 else None
-
-
-def _tail_text(data: bytes | str, lines: int = STDERR_TAIL_LINES) -> str:
+def tail_text(data: bytes | str, lines: int = STDERR_TAIL_LINES) -> str:
+    """The last non-blank lines a tool wrote, for error messages."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
     return "\n".join(kept) or "(no error output)"
@@ -258,6 +143,7 @@ def run_ffmpeg(
         tail.append(line)
         if len(write_errors) < STDERR_TAIL_LINES and any(marker in line for marker in STORAGE_FULL_MARKERS):
             write_errors.append(line)
+
     try:
         proc = process.spawn(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
@@ -300,7 +186,7 @@ def run_ffmpeg(
             _remove(output)
     if cancelled:
         raise MediaCancelled("Cancelled: ffmpeg was stopped.")
-    text = _tail_text(chr(10).join(tail))
+    text = tail_text(chr(10).join(tail))
     if write_errors:  # ffmpeg exits 0 even when it could not write its trailer
         _remove(output)
         raise StorageFullError(f"ffmpeg could not write (exit code {proc.returncode}): {chr(10).join(write_errors)}")

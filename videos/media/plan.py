@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
 
-from videos.media.ffmpeg import MediaError, ProbeResult
+from videos.media.ffmpeg import MediaError
+from videos.media.probe import ProbeResult
 
 # Codecs the mp4 muxer takes as they are; anything else is re-encoded even when all clips agree.
 MP4_VIDEO_CODECS = frozenset({"h264", "hevc", "mpeg4", "av1"})

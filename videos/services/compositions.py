@@ -26,11 +26,11 @@ from videos.media.plan import SUBTITLE_MODES, TRIM_EPSILON_S, parse_size, size_t
 from videos.models import ProcessingTask, SubtitleSegment, Video
 from videos.services.tasks import lock_owner_tasks, task_submit
 from videos.services.transcripts import video_segments_replace
-from videos.services.videos import video_file_url, video_store
+from videos.services.videos import video_store
 from videos.text import single_line
 
 if TYPE_CHECKING:
-    from videos.media.ffmpeg import ProbeResult
+    from videos.media.probe import ProbeResult
 
 log = logging.getLogger("montage.compositions")
 KIND = "composition"
@@ -254,7 +254,6 @@ def composition_attach_captions(*, video_id: Any, segments: Iterable[Timed], lan
 def _output(video: Video, engine: str, mode: str, plan: str) -> dict[str, Any]:
     return {
         "video_id": str(video.pk),
-        "file_url": video_file_url(video.pk),
         "size_bytes": video.size_bytes,
         "duration_s": video.duration_s,
         "width": video.width,

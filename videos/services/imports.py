@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from videos.exceptions import InvalidInputError
-from videos.media.ffmpeg import ProbeResult
+from videos.media.probe import ProbeResult
 from videos.models import ProcessingTask, Video
 from videos.net.url_guard import UnsafeURLError, check_url
 from videos.services.pipeline import transcription_language, video_probe_refresh

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import transaction
-from django.urls import reverse
 
 from videos.engines.transcription import ENGINE_NAMES, TranscriptionError, get_transcription_engine
 from videos.engines.transcription.languages import LANGUAGE_CODE_RE
@@ -18,7 +17,7 @@ from videos.models import ProcessingTask, Video
 from videos.services.tasks import task_submit
 
 if TYPE_CHECKING:
-    from videos.media.ffmpeg import ProbeResult
+    from videos.media.probe import ProbeResult
 
 log = logging.getLogger("montage.pipeline")
 REPROCESS = "reprocess"
@@ -134,8 +133,8 @@ def video_probe_refresh(*, video: Video, probe: ProbeResult) -> Video:
     return video
 
 
-def video_thumbnail_replace(*, video: Video, image: Path) -> str | None:
-    """Move a poster frame into storage as the video's thumbnail (the old one is removed); returns its URL."""
+def video_thumbnail_replace(*, video: Video, image: Path) -> str:
+    """Move a poster frame into storage as the video's thumbnail (the old one is removed); returns its name."""
     field = video.thumbnail
     old = field.name
     with open(image, "rb") as fh:
@@ -144,8 +143,4 @@ def video_thumbnail_replace(*, video: Video, image: Path) -> str | None:
     if old and old != field.name:
         transaction.on_commit(lambda: field.storage.delete(old))
     log.info("video.thumbnail video_id=%s name=%s", video.pk, field.name)
-    return video_thumbnail_url(video)
-
-
-def video_thumbnail_url(video: Video) -> str | None:
-    return reverse("api-video-thumbnail", kwargs={"pk": video.pk}) if video.thumbnail else None
+    return str(field.name)  # set by save()

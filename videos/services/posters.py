@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 
 from videos.media.audio import thumbnail
-from videos.media.ffmpeg import MediaError, ProbeResult
+from videos.media.ffmpeg import MediaError
+from videos.media.probe import ProbeResult
 from videos.models import Video
 from videos.services.pipeline import video_thumbnail_replace
 from videos.services.uploads import owned_tempfile
@@ -15,7 +16,7 @@ log = logging.getLogger("montage.videos")
 
 
 def video_poster_make(*, video: Video, probe: ProbeResult) -> str | None:
-    """Store a poster frame of a just-stored video (one ffmpeg seek); returns its URL, None for audio.
+    """Store a poster frame of a just-stored video (one ffmpeg seek); returns its storage name, None for audio.
 
     A frame that cannot be cut never refuses the upload: the file itself was checked already, and a
     reprocess makes the thumbnail again.

@@ -1,13 +1,13 @@
-"""Subtitle + media processing: validate and queue an srt_media task, run it inline for /sync, align its output."""
+"""Subtitle + media processing: validate and queue an srt_media task, and the inputs its job reads.
+
+Waiting for the task (/sync) is `srt_media_sync`; aligning its paragraphs is `engines.paragraphs.align`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -18,19 +18,12 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 
-from videos.engines.paragraphs import Paragraph, resolve_paragraph_engine_name
+from videos.engines.paragraphs import resolve_paragraph_engine_name
 from videos.engines.subtitles import Cue, SubtitleParseError, parse_srt
-from videos.exceptions import (
-    FileTooLargeError,
-    InvalidInputError,
-    NotCancellableError,
-    ProcessingFailedError,
-    SyncTimeoutError,
-    TaskCancelledError,
-)
-from videos.media.ffmpeg import ProbeResult
+from videos.exceptions import FileTooLargeError, InvalidInputError
+from videos.media.probe import ProbeResult
 from videos.models import ProcessingTask, Video
-from videos.services.tasks import task_cancel, task_submit
+from videos.services.tasks import task_submit
 from videos.services.videos import video_delete, video_upload
 
 log = logging.getLogger("montage.srt_media")
@@ -39,12 +32,6 @@ MAX_SRT_BYTES = 10 * 1024 * 1024  # a feature film's SRT is ~100 KB; anything ne
 # SRT text up to this size rides in the task's args (no file to keep or leak); larger goes to storage.
 INLINE_SRT_BYTES = 64 * 1024
 SRT_STORAGE_DIR = "srt_media"
-# A cue ending this little past the media end is container rounding, not a wrong file: clamp it quietly.
-END_TOLERANCE_SECONDS = 0.05
-SYNC_POLL_SECONDS = 0.05
-# After a timeout, how long /sync waits for the cancelled work to stop: a cancel reaches ffmpeg and the
-# transcription engine at once (tens of ms); this is a ceiling for a loaded machine, not an expected wait.
-SYNC_CANCEL_GRACE_SECONDS = 10.0
 
 
 class SrtMediaInputError(Exception):
@@ -221,138 +208,3 @@ def srt_media_video(*, owner_id: Any, video_id: Any) -> dict[str, Any]:
     except NotImplementedError:  # remote storage: ffmpeg needs a local file
         path = None
     return {"path": str(path) if path else None, "duration_s": duration, "has_audio": video.has_audio}
-
-
-# Alignment (pure) ---------------------------------------------------------------------------------
-def align_paragraphs(
-    paragraphs: Sequence[Paragraph], cues: Sequence[Cue], duration_s: float | None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Paragraph dicts with times clamped to [0, duration], and warnings for cues past the media end."""
-    limit = duration_s if duration_s and duration_s > 0 else None
-    aligned = []
-    for paragraph in paragraphs:
-        start, end = max(0.0, paragraph.start), max(0.0, paragraph.end)
-        if limit is not None:
-            start, end = min(start, limit), min(end, limit)
-        aligned.append(
-            {
-                "index": paragraph.index,
-                "start": round(start, 3),
-                "end": round(max(start, end), 3),
-                "text": paragraph.text,
-                "segment_indexes": list(paragraph.segment_indexes),
-            }
-        )
-    return aligned, _cue_warnings(cues, limit)
-
-
-def _cue_warnings(cues: Sequence[Cue], limit: float | None) -> list[dict[str, Any]]:
-    if limit is None:
-        return []
-    after = [cue.index for cue in cues if cue.start >= limit]
-    overrun = [cue.index for cue in cues if cue.start < limit and cue.end > limit + END_TOLERANCE_SECONDS]
-    warnings = []
-    if after:
-        warnings.append(
-            {
-                "code": "cues_after_media_end",
-                "cues": after,
-                "message": f"{_count(after)} {_span(after)} start at or after the media ends ({limit:.3f} s); "
-                "their paragraph times are clamped to the end.",
-            }
-        )
-    if overrun:
-        warnings.append(
-            {
-                "code": "cues_overrun_media_end",
-                "cues": overrun,
-                "message": f"{_count(overrun)} {_span(overrun)} end after the media ends ({limit:.3f} s); "
-                "their paragraph times are clamped to the end.",
-            }
-        )
-    return warnings
-
-
-def _count(indexes: list[int]) -> str:
-    return "1 cue" if len(indexes) == 1 else f"{len(indexes)} cues"
-
-
-def _span(indexes: list[int]) -> str:
-    if len(indexes) == 1:
-        return f"(number {indexes[0]})"
-    shown = ", ".join(str(i) for i in indexes[:10])
-    return f"(numbers {shown}{', ...' if len(indexes) > 10 else ''})"
-
-
-def order_cues(cues: Sequence[Cue]) -> tuple[list[Cue], int]:
-    """Cues in time order (stable, keeping their file-order numbers) and how many were out of place."""
-    ordered = sorted(cues, key=lambda cue: (cue.start, cue.end))
-    return ordered, sum(1 for a, b in zip(cues, ordered, strict=True) if a.index != b.index)
-
-
-def cue_dicts(cues: Sequence[Cue]) -> list[dict[str, Any]]:
-    return [asdict(cue) for cue in cues]
-
-
-def cues_from_dicts(items: Sequence[dict[str, Any]]) -> list[Cue]:
-    return [Cue(index=item["index"], start=item["start"], end=item["end"], text=item["text"]) for item in items]
-
-
-# /sync: the same task, waited for ----------------------------------------------------------------
-def srt_media_run_sync(*, owner: User, timeout: float | None = None, **inputs: Any) -> ProcessingTask:
-    """Queue the task like srt_media_start and wait for it; past the timeout cancel it and raise 504.
-
-    The work is a normal task (visible in the user's task list, counted by the limits, run by the
-    TaskManager's workers), so a web thread only waits and never does media work itself.
-    """
-    limit = float(settings.SYNC_PROCESS_TIMEOUT_SECONDS if timeout is None else timeout)
-    deadline = time.monotonic() + limit
-    task = srt_media_start(owner=owner, **inputs)
-    status = _wait_finished(task.pk, deadline)
-    if status is None:
-        _stop(task, limit)
-    task.refresh_from_db()
-    if task.status == ProcessingTask.Status.COMPLETED:
-        return task
-    if task.status == ProcessingTask.Status.FAILED:
-        raise ProcessingFailedError(
-            f"The processing failed: {task.error_message}", task_id=str(task.pk), video_id=_str(task.video_id)
-        )
-    raise TaskCancelledError(
-        "The task was cancelled before it finished.", task_id=str(task.pk), video_id=_str(task.video_id)
-    )
-
-
-def _wait_finished(task_id: Any, deadline: float) -> str | None:
-    """The task's final status, or None if it is still active at the deadline."""
-    while True:
-        status = ProcessingTask.objects.filter(pk=task_id).values_list("status", flat=True).first()
-        if status in ProcessingTask.FINISHED:
-            return status
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        time.sleep(min(SYNC_POLL_SECONDS, remaining))
-
-
-def _stop(task: ProcessingTask, limit: float) -> None:
-    """Cancel the timed-out task and wait (briefly) until it has really stopped, then raise 504."""
-    try:
-        task_cancel(task=task)
-    except NotCancellableError:  # it finished between the last look and the cancel: report what it did
-        return
-    stopped = _wait_finished(task.pk, time.monotonic() + SYNC_CANCEL_GRACE_SECONDS)
-    if stopped in (ProcessingTask.Status.COMPLETED, ProcessingTask.Status.FAILED):
-        return  # it ended on its own right at the deadline: report that instead
-    log.info("srt_media.sync_timeout task_id=%s limit=%s stopped=%s", task.pk, limit, stopped is not None)
-    raise SyncTimeoutError(
-        f"The processing did not finish within {limit:g} s (SYNC_PROCESS_TIMEOUT_SECONDS) and was cancelled; "
-        "use POST /api/v1/process/srt_media/ for long media, or retry this task.",
-        task_id=str(task.pk),
-        video_id=_str(task.video_id),
-        cancelled=stopped is not None,
-    )
-
-
-def _str(value: Any) -> str | None:
-    return str(value) if value is not None else None

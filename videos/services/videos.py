@@ -13,7 +13,6 @@ from django.core.files import File
 from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.urls import reverse
 
 from videos.exceptions import (
     FileTooLargeError,
@@ -22,8 +21,8 @@ from videos.exceptions import (
     UnsupportedMediaError,
     is_storage_error,
 )
-from videos.media import ffmpeg as media
-from videos.media.ffmpeg import ProbeResult
+from videos.media import probe as media
+from videos.media.probe import ProbeResult
 from videos.media.verify import DecodeError, check_end_decodes
 from videos.models import ProcessingTask, Video
 from videos.services.posters import video_poster_make
@@ -95,11 +94,6 @@ SAFE_EXTENSIONS = {ext for ext in FORMAT_EXTENSIONS.values()} | {
     ".opus",
     ".3gp",
 }
-
-
-def video_file_url(video_id: object) -> str:
-    """Root-relative URL of the owner-only download of a video's file (results carry it)."""
-    return reverse("api-video-file", kwargs={"pk": video_id})
 
 
 def upload_limit_bytes() -> int:

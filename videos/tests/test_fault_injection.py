@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from videos.media import process
-from videos.media.ffmpeg import probe
+from videos.media.probe import probe
 from videos.media.verify import decode_errors
 from videos.models import ProcessingTask, SubtitleSegment, Video
 from videos.services.compositions import composition_start

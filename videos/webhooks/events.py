@@ -34,7 +34,9 @@ def task_progress_many(tasks: list[ProcessingTask]) -> dict[Any, dict[str, Any]]
 
 def with_result(data: dict[str, Any], task: ProcessingTask, event: str) -> dict[str, Any]:
     """task.completed adds the task's `result` to TaskProgress."""
-    return {**data, "result": task.result} if event == "task.completed" else data
+    from videos.api.serializers import shown_result
+
+    return {**data, "result": shown_result(task)} if event == "task.completed" else data
 
 
 def task_event_data(task: ProcessingTask, event: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from videos.engines.choice import resolve_engine_name
 from videos.engines.paragraphs.base import Paragraph, ParagraphEngine, build_paragraphs, validate_groups
 from videos.engines.paragraphs.rules import RuleLimits, RulesParagraphEngine
 
@@ -25,12 +26,7 @@ ENGINE_NAMES = ("auto", "openai", "rules")
 
 def resolve_paragraph_engine_name(name: str | None = None) -> str:
     """'openai' or 'rules' for a name or the setting; auto is OpenAI when a key is set."""
-    chosen = (name or settings.PARAGRAPH_ENGINE or "auto").strip().lower()
-    if chosen not in ENGINE_NAMES:
-        raise ValueError(f"unknown paragraph engine {chosen!r}; choose one of {', '.join(ENGINE_NAMES)}")
-    if chosen == "auto":
-        return "openai" if settings.OPENAI_API_KEY else "rules"
-    return chosen
+    return resolve_engine_name("paragraph", name, settings.PARAGRAPH_ENGINE, names=ENGINE_NAMES, local="rules")
 
 
 def get_paragraph_engine(name: str | None = None) -> ParagraphEngine:

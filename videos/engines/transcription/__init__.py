@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from videos.engines.choice import resolve_engine_name
 from videos.engines.transcription.base import (
     Segment,
     Transcript,
@@ -30,12 +31,9 @@ ENGINE_NAMES = ("auto", "whisper", "openai")
 
 def resolve_transcription_engine_name(name: str | None = None) -> str:
     """'whisper' or 'openai' for a name or the setting; auto is OpenAI when a key is set, else local Whisper."""
-    chosen = (name or settings.TRANSCRIPTION_ENGINE or "auto").strip().lower()
-    if chosen not in ENGINE_NAMES:
-        raise ValueError(f"unknown transcription engine {chosen!r}; choose one of {', '.join(ENGINE_NAMES)}")
-    if chosen == "auto":
-        return "openai" if settings.OPENAI_API_KEY else "whisper"
-    return chosen
+    return resolve_engine_name(
+        "transcription", name, settings.TRANSCRIPTION_ENGINE, names=ENGINE_NAMES, local="whisper"
+    )
 
 
 def get_transcription_engine(name: str | None = None) -> TranscriptionEngine:

@@ -168,7 +168,7 @@ class Command(BaseCommand):
 
 def _advance(bar: tqdm, task: ProcessingTask) -> None:
     """Move the bar to the task's progress (never back) and show its stage (e.g. concatenate:smart)."""
-    progress = 100.0 if task.status == ProcessingTask.Status.COMPLETED else min(task.progress, 99.9)
+    progress = task.shown_progress
     bar.set_description_str(task.stage, refresh=False)
     if progress > bar.n:
         bar.update(round(progress - bar.n, 1))

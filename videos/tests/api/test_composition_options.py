@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from videos.engines.transcription.base import Segment, Word
-from videos.media.ffmpeg import probe
+from videos.media.probe import probe
 from videos.models import ProcessingTask, Video
 from videos.services.transcripts import video_segments_replace
 from videos.tests.api.test_compositions import assert_error, clip_video, finished_composition, small

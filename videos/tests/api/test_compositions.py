@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from videos.media.ffmpeg import probe
+from videos.media.probe import probe
 from videos.models import ProcessingTask, Video
 from videos.services.videos import video_import
 from videos.taskmanager.backends import run_pending_inline

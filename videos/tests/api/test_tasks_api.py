@@ -14,31 +14,14 @@ from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from videos.api.serializers import task_progress, task_progress_placeholder
+from videos.api.serializers import SubTaskSerializer, TaskProgressSerializer, task_progress, task_progress_placeholder
 from videos.models import ProcessingTask, SubTask
 from videos.services.tasks import task_submit
 from videos.tests import jobs_for_tests
 from videos.tests.taskmanager.helpers import wait_status
 
-TASK_PROGRESS_FIELDS = {
-    "task_id",
-    "kind",
-    "status",
-    "stage",
-    "progress",
-    "eta_seconds",
-    "subtasks",
-    "video_id",
-    "attempts",
-    "error_message",
-    "cancel_requested",
-    "created_at",
-    "started_at",
-    "updated_at",
-    "finished_at",
-    "result_url",
-}
-SUBTASK_FIELDS = {"name", "weight", "status", "progress", "started_at", "finished_at"}
+TASK_PROGRESS_FIELDS = set(TaskProgressSerializer.Meta.fields)  # the contract's, held to docs/openapi.yaml
+SUBTASK_FIELDS = set(SubTaskSerializer.Meta.fields)
 
 
 def finished_task(user, status="failed", **fields):

@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from videos.api.videos import RangeNotSatisfiable, byte_range
-from videos.media.ffmpeg import MediaError, ffmpeg_binary, probe
+from videos.api.files import RangeNotSatisfiable, byte_range
+from videos.media.ffmpeg import MediaError, ffmpeg_binary
+from videos.media.probe import probe
 from videos.models import Video
 from videos.services import posters
 from videos.services.tasks import task_submit

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from videos.media.ffmpeg import probe
+from videos.media.probe import probe
 from videos.models import ProcessingTask, SubTask, Video
 from videos.services.compositions import composition_start
 from videos.services.videos import video_import

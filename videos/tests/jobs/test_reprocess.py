@@ -9,7 +9,7 @@ import pytest
 
 from videos.exceptions import TaskConflictError
 from videos.jobs.reprocess import STEPS
-from videos.media.ffmpeg import probe
+from videos.media.probe import probe
 from videos.models import ProcessingTask, SubTask, SubtitleSegment, Video
 from videos.services.pipeline import reprocess_start, transcription_start
 from videos.tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401 - the fixture
@@ -22,7 +22,7 @@ from videos.tests.jobs.test_transcription import (  # noqa: F401 - openai is a f
     speech_wav,
     steps,
 )
-from videos.tests.taskmanager.helpers import wait_for, wait_status
+from videos.tests.taskmanager.helpers import progress_readings, wait_for, wait_status
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_reprocess_runs_every_step_and_reports_its_result(transactional_db, user
         "segment_indexes": [1, 2],
     }
     assert result["paragraph_engine"] == "openai"
-    assert result["thumbnail_url"] == f"/api/v1/videos/{video.pk}/thumbnail/"
+    assert result["has_thumbnail"] is True  # the API shows it as thumbnail_url
     video.refresh_from_db()
     assert result["duration_s"] == video.duration_s and 3.0 <= video.duration_s < 3.1
     assert video.width == 320 and video.probe["has_audio"] is True and video.status == "ready"
@@ -88,14 +88,14 @@ def test_an_audio_only_file_gets_segments_and_no_thumbnail(transactional_db, use
     video = clip_video(user, speech_wav())
     task = run(reprocess_start(owner=user, video=video))
     assert task.status == "completed", task.error_message
-    assert task.result["segments"] > 0 and task.result["thumbnail_url"] is None
+    assert task.result["segments"] > 0 and task.result["has_thumbnail"] is False
     assert not Video.objects.get(pk=video.pk).thumbnail
 
 
 def test_a_silent_video_gets_a_thumbnail_and_no_segments(transactional_db, user, openai):  # noqa: ANN001, F811
     task = run(reprocess_start(owner=user, video=clip_video(user, audio=False)))
     assert task.status == "completed", task.error_message
-    assert task.result["segments"] == 0 and task.result["paragraphs"] == [] and task.result["thumbnail_url"]
+    assert task.result["segments"] == 0 and task.result["paragraphs"] == [] and task.result["has_thumbnail"]
     assert openai.requests == []
 
 
@@ -133,14 +133,7 @@ def test_a_resumed_attempt_groups_the_saved_segments_without_transcribing_again(
 def test_stages_follow_the_steps_and_progress_only_grows(task_manager, user, openai):  # noqa: ANN001, F811
     openai.script_transcriptions(slow(1.0))
     task = reprocess_start(owner=user, video=clip_video(user))
-    readings: list[tuple[str, float, str]] = []
-
-    def sample() -> bool:
-        row = ProcessingTask.objects.get(pk=task.pk)
-        readings.append((row.status, row.progress, row.stage))
-        return row.is_finished
-
-    assert wait_for(sample, timeout=30, interval=0.01)
+    readings = progress_readings(task.pk, interval=0.01)
     progress = [p for _, p, _ in readings]
     assert progress == sorted(progress) and readings[-1][:2] == ("completed", 100.0)
     assert all(p < 100 for status, p, _ in readings if status != "completed")

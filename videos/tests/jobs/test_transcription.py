@@ -32,7 +32,7 @@ from videos.tests.fake_openai import (  # noqa: F401 - fake_openai is the fixtur
     error_reply,
     fake_openai,
 )
-from videos.tests.taskmanager.helpers import wait_for, wait_status
+from videos.tests.taskmanager.helpers import progress_readings, wait_for, wait_status
 
 pytestmark = pytest.mark.slow
 
@@ -287,14 +287,7 @@ def test_progress_is_monotonic_weighted_and_100_only_at_completion(task_manager,
     openai.script_transcriptions(slow(1.0))
     video = clip_video(user)
     task = transcription_start(owner=user, video=video)
-    readings: list[tuple[str, float, str]] = []
-
-    def sample() -> bool:
-        row = ProcessingTask.objects.get(pk=task.pk)
-        readings.append((row.status, row.progress, row.stage))
-        return row.is_finished
-
-    assert wait_for(sample, timeout=30, interval=0.02)
+    readings = progress_readings(task.pk)
     progress = [p for _, p, _ in readings]
     assert progress == sorted(progress)
     assert [r for r in readings if r[1] >= 100] == [r for r in readings if r[0] == "completed"]

@@ -11,8 +11,9 @@ from typing import Any
 
 from videos.engines.transcription.base import Segment
 from videos.media.composition import Rendered, compose, keyframe_times
-from videos.media.ffmpeg import ffmpeg_binary, probe
+from videos.media.ffmpeg import ffmpeg_binary
 from videos.media.plan import Clip, keyframes_wanted, plan_composition
+from videos.media.probe import probe
 
 GREY_W, GREY_H = 64, 48
 

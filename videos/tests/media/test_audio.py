@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from videos.media.audio import extract_audio, thumbnail
-from videos.media.ffmpeg import MediaCancelled, MediaError, probe
+from videos.media.ffmpeg import MediaCancelled, MediaError
+from videos.media.probe import probe
 from videos.tests.clips import cached_clip
 
 

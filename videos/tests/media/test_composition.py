@@ -14,8 +14,9 @@ from videos.engines.subtitles import parse_srt
 from videos.engines.transcription.base import Segment, Word
 from videos.media import composition
 from videos.media.composition import compose, filter_graph, filter_value
-from videos.media.ffmpeg import MediaCancelled, MediaError, probe
+from videos.media.ffmpeg import MediaCancelled, MediaError
 from videos.media.plan import Clip, plan_composition
+from videos.media.probe import probe
 from videos.tests.clips import cached_clip
 from videos.tests.media import framecheck as fc
 from videos.tests.media.helpers import Background, ffmpeg_children, pid_gone

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from videos.engines.subtitles import parse_srt
 from videos.engines.transcription.base import Segment, Word
-from videos.media.ffmpeg import MediaCancelled, probe
+from videos.media.ffmpeg import MediaCancelled
 from videos.media.moviepy_render import compose_moviepy
 from videos.media.plan import plan_composition
+from videos.media.probe import probe
 from videos.tests.clips import cached_clip
 from videos.tests.media import framecheck as fc
 from videos.tests.media.helpers import Background, ffmpeg_children

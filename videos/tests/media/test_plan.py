@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from videos.media.ffmpeg import MediaError, ProbeResult
+from videos.media.ffmpeg import MediaError
 from videos.media.plan import Clip, CompositionPlan, parse_size, plan_composition
+from videos.media.probe import ProbeResult
 
 BASE = ProbeResult.from_dict(
     {

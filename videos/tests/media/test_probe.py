@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from videos.media.ffmpeg import MediaError, ProbeResult, UnsupportedMediaError, probe
+from videos.media.ffmpeg import MediaError
+from videos.media.probe import ProbeResult, UnsupportedMediaError, probe
 from videos.tests.clips import cached_clip
 
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from videos.media.ffmpeg import MediaCancelled, MediaError, ProgressReader, probe, run_ffmpeg, stop_process
+from videos.media.ffmpeg import MediaCancelled, MediaError, ProgressReader, run_ffmpeg, stop_process
+from videos.media.probe import probe
 from videos.tests.clips import cached_clip
 from videos.tests.media.helpers import Background, ffmpeg_children, pid_gone
 

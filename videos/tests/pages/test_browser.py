@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from videos.media.ffmpeg import probe
+from videos.media.probe import probe
 from videos.models import ProcessingTask, SubtitleSegment, Video
 from videos.services.compositions import composition_start
 from videos.services.tasks import task_submit

@@ -1,7 +1,9 @@
 """Small waiting helpers for tests that synchronise with real worker threads and processes."""
 
+import signal
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from videos.models import ProcessingTask
 
@@ -24,3 +26,25 @@ def wait_status(task_id, *statuses: str, timeout: float = 10.0) -> str:  # noqa:
         f"task still {status_of(task_id)}, wanted {statuses}"
     )
     return status_of(task_id)
+
+
+def progress_readings(task_id, *, timeout: float = 30, interval: float = 0.02) -> list[tuple[str, float, str]]:  # noqa: ANN001
+    """The task row's (status, progress, stage), sampled every `interval` until the task finishes."""
+    readings: list[tuple[str, float, str]] = []
+
+    def sample() -> bool:
+        row = ProcessingTask.objects.get(pk=task_id)
+        readings.append((row.status, row.progress, row.stage))
+        return row.is_finished
+
+    assert wait_for(sample, timeout=timeout, interval=interval), f"task still {readings[-1][0]}"
+    return readings
+
+
+def stop_processes(procs: Iterable[subprocess.Popen], timeout: float = 20) -> None:
+    """SIGTERM every process first, so they stop side by side, then wait for each."""
+    procs = list(procs)
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        proc.wait(timeout)

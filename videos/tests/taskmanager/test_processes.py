@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from videos.models import ProcessingTask
 from videos.services.tasks import task_submit
 from videos.tests.conftest import PYTHON, ROOT, subprocess_env
-from videos.tests.taskmanager.helpers import wait_for
+from videos.tests.taskmanager.helpers import stop_processes, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -197,10 +197,7 @@ def test_two_runworker_processes_drain_200_tasks_each_exactly_once(transactional
             lambda: ProcessingTask.objects.filter(status="completed").count() == 200, timeout=120, interval=0.2
         )
     finally:
-        for proc in workers:
-            proc.send_signal(signal.SIGTERM)
-        for proc in workers:
-            proc.wait(20)
+        stop_processes(workers)
     assert done, [p.read_text()[-2000:] for p in tmp_path.glob("w*.log")]
     rows = ProcessingTask.objects.filter(pk__in=[t.pk for t in tasks])
     assert set(rows.values_list("attempts", flat=True)) == {1}

@@ -9,7 +9,7 @@ import pytest
 from videos.models import ProcessingTask
 from videos.services.tasks import task_submit
 from videos.tests.conftest import PYTHON, ROOT, subprocess_env
-from videos.tests.taskmanager.helpers import wait_for
+from videos.tests.taskmanager.helpers import stop_processes, wait_for
 from videos.tests.webhooks.receiver import Received, Receiver
 from videos.webhooks.models import WebhookDelivery
 from videos.webhooks.services import webhook_endpoint_create
@@ -69,10 +69,7 @@ def test_sigkill_mid_delivery_then_two_workers_send_every_event_exactly_once(
         try:
             done = wait_for(lambda: WebhookDelivery.objects.filter(status="succeeded").count() == TASKS, 30, 0.1)
         finally:
-            for proc in workers:
-                proc.send_signal(signal.SIGTERM)
-            for proc in workers:
-                proc.wait(20)
+            stop_processes(workers)
         assert done, [p.read_text()[-2000:] for p in tmp_path.glob("after*.log")]
     assert sorted(answered) == sorted(str(pk) for pk in deliveries)  # each event once, none twice
     assert {str(t.pk) for t in tasks} == {str(t) for t in WebhookDelivery.objects.values_list("task_id", flat=True)}

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from videos.engines.paragraphs import RulesParagraphEngine, build_paragraphs
+from videos.engines.paragraphs.align import END_TOLERANCE_SECONDS, align_paragraphs, order_cues
 from videos.engines.subtitles import Cue
-from videos.services.srt_media import END_TOLERANCE_SECONDS, align_paragraphs, order_cues
 
 times = st.floats(min_value=0, max_value=600, allow_nan=False, allow_infinity=False)
 
