@@ -20,7 +20,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.harness import free_port, migrate_and_setup  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/montage_bench_celery"
 
 
@@ -44,12 +45,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default=DEFAULT_URL, help="a PostgreSQL database (created and dropped)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     return parser.parse_args()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -233,10 +228,7 @@ def main() -> None:
             "PYTHONPATH": str(ROOT),
         }
         os.environ.update(env)
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        import django
-
-        django.setup()
+        migrate_and_setup()
         from django.conf import settings
         from django.contrib.auth import get_user_model
 
