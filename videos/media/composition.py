@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -45,6 +48,10 @@ from videos.media.verify import DecodeError, check_decodes
 
 log = logging.getLogger("montage.compose")
 COPY_COST = 0.05  # a stream-copy join costs about this much of encoding the same seconds (progress weights)
+# The parts a smart render re-encodes run this many at a time: each short encode has single-threaded
+# stretches (start-up, decoding, scaling) that a second one fills (docs/BENCHMARKS.md, smart rendering).
+ENCODES_AT_ONCE = max(1, min(4, os.cpu_count() or 1))
+WATCH_S = 0.1
 AUDIO_BITRATE = "128k"
 SEEK_MARGIN_S = 0.0005
 PROBE_KEYFRAMES_TIMEOUT_S = 120.0
@@ -177,7 +184,6 @@ class _Render:
         """Encode the parts that need it (smart), then join every file by stream copy."""
         encoded = [p for p in plan.parts if p.action == "encode"]
         work = sum(p.duration for p in encoded) + COPY_COST * plan.expected_duration
-        done = 0.0
         files: list[tuple[Path, float, float, float]] = []
         copied = [self.paths[p.clip] for p in plan.parts if p.action == "copy"]
         delay = reorder_delay(copied[0]) if copied else None
@@ -186,17 +192,16 @@ class _Render:
         # decode time, and the keyframe's own is `delay` frames before its picture; stop the picture there.
         early = (delay or 0) / plan.fps + SEEK_MARGIN_S
         picture_outpoints = []
+        segments = {n: self.temp(f"seg{n}.mp4") for n, p in enumerate(plan.parts) if p.action == "encode"}
+        self._encode_parts(plan, segments, match, work)
+        done = sum(p.duration for p in encoded)
         for n, p in enumerate(plan.parts):
             if p.action == "copy":  # the source itself, from its in point (a keyframe) to its out point
                 files.append((self.paths[p.clip], p.start, p.end, p.duration))
                 inside = p.end < self.clips[p.clip].picture_end - TRIM_EPSILON_S
                 picture_outpoints.append(p.end - early if inside else p.end)
                 continue
-            segment = self.temp(f"seg{n}.mp4")
-            span = (done / work, p.duration / work)
-            self._encode(plan, [p], segment, None, progress=span, match=match)
-            done += p.duration
-            files.append((segment, 0.0, p.duration, p.duration))
+            files.append((segments[n], 0.0, p.duration, p.duration))
             picture_outpoints.append(p.duration)
         listing = self.temp("concat.txt")
         listing.write_text(concat_list(files), encoding="utf-8")
@@ -208,6 +213,48 @@ class _Render:
         args = copy_args(pictures, listing, part, has_audio=plan.has_audio, subtitles=subs)
         self._ffmpeg(args, plan.expected_duration, part, (done / work, 1.0 - done / work))
 
+    def _encode_parts(self, plan: CompositionPlan, segments: dict[int, Path], match: Match, work: float) -> None:
+        """Re-encode the smart plan's `encode` parts into their segment files, ENCODES_AT_ONCE at a time.
+
+        The encoders' threads only run ffmpeg: this thread reports the summed progress, records their
+        children in the attempt's scope and stops them all on a cancel or on the first failure.
+        """
+        parts = [(n, plan.parts[n]) for n in segments]
+        fractions = [0.0] * len(parts)
+        stop = threading.Event()
+        scope = process.current_scope()
+        spawned: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+        def encode(i: int, n: int, part: Part) -> None:
+            def report(fraction: float) -> None:
+                fractions[i] = fraction
+
+            with process.attempt_scope(scope[0], spawned.put) if scope else nullcontext():
+                self._encode(plan, [part], segments[n], None, match=match, report=report, cancel=stop)
+
+        def watch() -> None:
+            while not spawned.empty():
+                process.record_child(spawned.get())  # in this thread's scope: the task's own record
+            if self.on_progress is not None:
+                self.on_progress(min(sum(f * p.duration for f, (_, p) in zip(fractions, parts, strict=True)) / work, 1))
+            if self.cancel is not None and self.cancel.is_set():
+                stop.set()
+
+        with ThreadPoolExecutor(max_workers=ENCODES_AT_ONCE, thread_name_prefix="encode") as pool:
+            futures: list[Future[None]] = [pool.submit(encode, i, n, p) for i, (n, p) in enumerate(parts)]
+            running = set(futures)
+            while running:
+                _, running = wait(running, timeout=WATCH_S, return_when=FIRST_EXCEPTION)
+                watch()
+                if any(f.done() and f.exception() is not None for f in futures):
+                    stop.set()  # the first failure stops the others: the whole render has failed
+            watch()
+        if self.cancel is not None and self.cancel.is_set():
+            raise MediaCancelled("Cancelled: ffmpeg was stopped.")
+        errors = [e for e in (f.exception() for f in futures) if e is not None]
+        if errors:
+            raise next((e for e in errors if not isinstance(e, MediaCancelled)), errors[0])
+
     def _encode(
         self,
         plan: CompositionPlan,
@@ -215,8 +262,10 @@ class _Render:
         target: Path,
         subs: Path | None,
         *,
-        progress: tuple[float, float],
+        progress: tuple[float, float] = (0.0, 1.0),
         match: Match | None,
+        report: Callable[[float], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         graph = self.temp(f"filter{uuid.uuid4().hex[:8]}.txt")
         burns = [self._burn_file(plan, p) for p in parts]
@@ -226,19 +275,31 @@ class _Render:
             [self.paths[p.clip] for p in parts], [self.clips[p.clip] for p in parts], parts, graph, target,
             plan=plan, preset=self.preset, subtitles=subs, match=match,
         )  # fmt: skip
-        self._ffmpeg(args, sum(p.duration for p in parts), target, progress)
+        self._ffmpeg(args, sum(p.duration for p in parts), target, progress, report=report, cancel=cancel)
 
-    def _ffmpeg(self, args: list[str], seconds: float, target: Path, span: tuple[float, float]) -> None:
-        if self.cancel is not None and self.cancel.is_set():
+    def _ffmpeg(
+        self,
+        args: list[str],
+        seconds: float,
+        target: Path,
+        span: tuple[float, float],
+        *,
+        report: Callable[[float], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        """One ffmpeg run; progress scaled into `span` of the render (or raw to `report`), stopped by
+        `cancel` (default: the render's)."""
+        cancel = cancel or self.cancel
+        if cancel is not None and cancel.is_set():
             raise MediaCancelled("Cancelled: ffmpeg was stopped.")
         base, width = span
-        report = self.on_progress
+        report = report or self.on_progress
 
         def scaled(fraction: float) -> None:
             if report is not None:
                 report(min(base + width * fraction, 1.0))
 
-        run_ffmpeg(args, expected_duration=seconds, output=target, on_progress=scaled, cancel=self.cancel)
+        run_ffmpeg(args, expected_duration=seconds, output=target, on_progress=scaled, cancel=cancel)
 
     # Captions ---------------------------------------------------------------------------------
     def _soft_subtitles(self, plan: CompositionPlan) -> Path | None:

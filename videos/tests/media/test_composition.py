@@ -314,6 +314,34 @@ def test_cancel_during_reencode_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_smart_render_encodes_its_parts_side_by_side_and_a_cancel_stops_them_all(tmp_path: Path) -> None:
+    odd = [cached_clip(seconds=20, width=640, height=480, fps=30, tone_hz=hz) for hz in (330, 550)]
+    paths = [small(), odd[0], small(tone_hz=880), odd[1]]
+    clips = [Clip(probe(p)) for p in paths]
+    plan = plan_composition(clips)
+    assert [p.action for p in plan.parts] == ["copy", "encode", "copy", "encode"]
+    output, cancel, seen = tmp_path / "out.mp4", threading.Event(), []
+    job = Background(compose, paths, clips, plan, output, cancel=cancel, preset="slow", on_progress=seen.append)
+    assert composition.ENCODES_AT_ONCE >= 2
+    both = set()
+
+    def side_by_side() -> bool:
+        both.update(ffmpeg_children())
+        return len(ffmpeg_children()) >= 2
+
+    deadline = time.monotonic() + 60
+    while not side_by_side() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(ffmpeg_children()) >= 2, "the two parts were not encoded at once"
+    t0 = time.monotonic()
+    cancel.set()
+    assert job.join(2.0) and time.monotonic() - t0 < 2.0
+    assert isinstance(job.error, MediaCancelled)
+    assert all(pid_gone(pid) for pid in both)
+    assert list(tmp_path.iterdir()) == []
+    assert seen == sorted(seen) and all(0 <= f < 1 for f in seen)
+
+
 def test_an_output_of_the_wrong_length_is_an_error_not_a_result(tmp_path: Path) -> None:
     good = cached_clip(seconds=1)
     broken = tmp_path / "broken.mp4"
