@@ -16,14 +16,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Not settings: the recovery design depends on them. A message is acknowledged only once its job has
 # ended, and given back to the broker when the pool process running it dies; each process takes one
 # message at a time, so a long job never holds others hostage in its prefetch buffer.
-app.conf.update(
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=1,
-    task_ignore_result=True,
-    task_serializer="json",
-    accept_content=["json"],
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
-)
+DELIVERY = {
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "worker_prefetch_multiplier": 1,
+    "task_ignore_result": True,
+    "task_serializer": "json",
+    "accept_content": ["json"],
+    "broker_connection_retry_on_startup": True,
+    "worker_hijack_root_logger": False,
+}
+app.conf.update(DELIVERY)
 app.autodiscover_tasks(["videos.taskmanager"], related_name="celery_backend")

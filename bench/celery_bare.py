@@ -10,16 +10,11 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
+from backend.celery import DELIVERY  # noqa: E402 - after the settings module is named
+
 app = Celery("bare")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.update(
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=1,
-    task_ignore_result=True,
-    broker_connection_retry_on_startup=True,
-    task_default_queue="bare",
-)
+app.conf.update(DELIVERY, task_default_queue="bare")
 
 
 @app.task(name="bare.noop")

@@ -21,19 +21,14 @@ from videos.taskmanager.recovery import pid_alive
 from videos.tests import clips
 from videos.tests.celery.conftest import CeleryWorker
 from videos.tests.jobs.test_transcription import clip_video, speech_clip
+from videos.tests.jobs.test_transcription_restart import ENV as OFFLINE_ENV
 from videos.tests.media_server import MediaServer
 from videos.tests.taskmanager.helpers import wait_for
 from videos.tests.taskmanager.test_processes import free_port, markers
 
 pytestmark = pytest.mark.slow
 # Offline engines; a long lease, so that only a dead process on this host explains a quick recovery.
-WORKER_ENV = {
-    "TRANSCRIPTION_ENGINE": "whisper",
-    "OPENAI_API_KEY": "",
-    "PARAGRAPH_ENGINE": "rules",
-    "IMPORT_ALLOW_PRIVATE_NETWORKS": "1",
-    "TASK_LEASE_SECONDS": "300",
-}
+WORKER_ENV = {**OFFLINE_ENV, "IMPORT_ALLOW_PRIVATE_NETWORKS": "1"}
 SRT = "1\n00:00:00,000 --> 00:00:01,000\nHello there.\n\n2\n00:00:01,000 --> 00:00:02,000\nGeneral Kenobi.\n"
 
 
