@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from django.conf import settings
@@ -22,18 +23,18 @@ ALIASES = {
 }
 
 
-class TaskBackend:
+class TaskBackend(ABC):
     # Whether serving processes run jobs in their own TaskManager threads.
     runs_in_web_processes = True
 
+    @abstractmethod
     def enqueue(self, task_id: Any) -> None:
         """Called after the creating transaction committed."""
-        raise NotImplementedError
 
-    def requeued(self, task_id: Any) -> None:
+    def requeued(self, task_id: Any) -> None:  # noqa: B027 - an optional hook: most backends need nothing
         """A task went back to pending (recovered, or its worker shut down): after that commit."""
 
-    def revoke(self, task_id: Any) -> None:
+    def revoke(self, task_id: Any) -> None:  # noqa: B027 - an optional hook: most backends need nothing
         """A pending task was cancelled: after that commit (its row already refuses any claim)."""
 
 

@@ -181,9 +181,12 @@ def test_a_duplicate_delivery_is_acknowledged_without_running(  # noqa: ANN001
     assert send(task.pk)  # the same id again while it runs (a redelivery, a resend)
     (task,) = finished(task, timeout=30)
     assert task.status == "completed" and task.attempts == 1
-    logs = "".join(w.text() for w in workers)
-    assert wait_for(lambda: f"celery.skipped task_id={task.pk}" in "".join(w.text() for w in workers), timeout=10)
-    assert logs.count(f"task.started task_id={task.pk}") == 1
+
+    def logs() -> str:
+        return "".join(w.text() for w in workers)
+
+    assert wait_for(lambda: f"celery.skipped task_id={task.pk}" in logs(), timeout=10)
+    assert logs().count(f"task.started task_id={task.pk}") == 1
 
 
 def test_a_worker_sigkilled_on_the_last_attempt_fails_the_task_clearly(  # noqa: ANN001
