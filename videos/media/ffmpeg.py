@@ -2,10 +2,10 @@
 
 Probing a file with ffprobe is `videos.media.probe`.
 
-Measured here (2 shared cores, 640x480 libx264 re-encode, SIGTERM to exit, 5 runs): ultrafast ~5 ms,
-veryfast ~30 ms (max 41 ms), slow ~0.4 s (x264 flushes its lookahead and ffmpeg writes the trailer,
-exit code 255). An ffmpeg blocked opening an input (a FIFO with no writer) ignores SIGTERM: that is
-what the SIGKILL after `grace_seconds` is for (see tests/media/test_run_ffmpeg.py).
+A stopped ffmpeg is SIGKILLed at once, never asked with SIGTERM: its output is deleted anyway, and a
+SIGTERMed libx264 first flushes its lookahead and writes the trailer (measured here, 2 shared cores,
+640x480: ~5 ms at ultrafast, ~0.4 s at slow, past 2 s at placebo under load), and an ffmpeg blocked
+opening an input (a FIFO with no writer) does not act on SIGTERM at all.
 """
 
 from __future__ import annotations
@@ -123,7 +123,6 @@ def run_ffmpeg(
     on_progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,
     on_speed: Callable[[float], None] | None = None,
-    grace_seconds: float = 2.0,
 ) -> None:
     """Run ffmpeg with progress and cancel; MediaError/MediaCancelled leave no partial `output` behind.
 
@@ -179,7 +178,7 @@ def run_ffmpeg(
         if eof:
             proc.wait()
         else:  # cancelled, or a callback raised: never leave ffmpeg running
-            stop_process(proc, grace_seconds)
+            stop_process(proc)
         for thread in threads:
             thread.join(timeout=5)
         if not eof or proc.returncode != 0:
@@ -196,14 +195,10 @@ def run_ffmpeg(
         on_progress(1.0)
 
 
-def stop_process(proc: subprocess.Popen[Any], grace_seconds: float) -> None:
-    """SIGTERM, then SIGKILL after `grace_seconds`; always reaps the child so no zombie is left."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace_seconds)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """SIGKILL and reap the child, so no zombie is left and the caller returns at once."""
+    proc.kill()
+    proc.wait()
 
 
 def _pump(stream: Any, sink: Callable[[Any], None], mark_end: bool) -> None:

@@ -76,12 +76,12 @@ def test_args_compiled_by_ffmpeg_python_run_as_they_are(tmp_path: Path) -> None:
     assert probe(output).width == 160 and not probe(output).has_audio
 
 
-def test_cancel_mid_encode_stops_ffmpeg_within_two_seconds(tmp_path: Path) -> None:
+def test_cancel_mid_encode_stops_ffmpeg_within_half_a_second(tmp_path: Path) -> None:
     output = tmp_path / "long.mp4"
     cancel, started = threading.Event(), threading.Event()
     before = ffmpeg_children()
-    job = Background(
-        run_ffmpeg, lavfi_encode(output, seconds=20, size="640x480", preset="slow"), expected_duration=20.0,
+    job = Background(  # placebo: a SIGTERMed x264 would spend seconds flushing its lookahead
+        run_ffmpeg, lavfi_encode(output, seconds=20, size="640x480", preset="placebo"), expected_duration=20.0,
         output=output, cancel=cancel, on_progress=lambda f: started.set(),
     )  # fmt: skip
     assert started.wait(60), "ffmpeg reported no progress"
@@ -94,17 +94,16 @@ def test_cancel_mid_encode_stops_ffmpeg_within_two_seconds(tmp_path: Path) -> No
     assert isinstance(job.error, MediaCancelled), job.error
     assert all(pid_gone(pid) for pid in children)
     assert not output.exists()
-    assert elapsed < 2.0
+    assert elapsed < 0.5
 
 
-def test_cancel_kills_an_ffmpeg_that_ignores_sigterm(tmp_path: Path) -> None:
+def test_cancel_kills_an_ffmpeg_blocked_opening_its_input(tmp_path: Path) -> None:
     fifo = tmp_path / "never-written.fifo"
     os.mkfifo(fifo)  # ffmpeg blocks opening it and does not act on SIGTERM there
     output = tmp_path / "out.mp4"
     cancel = threading.Event()
     job = Background(
         run_ffmpeg, ["-i", str(fifo), str(output)], expected_duration=1.0, output=output, cancel=cancel,
-        grace_seconds=0.3,
     )  # fmt: skip
     deadline = time.monotonic() + 10
     while not ffmpeg_children() and time.monotonic() < deadline:
@@ -115,19 +114,19 @@ def test_cancel_kills_an_ffmpeg_that_ignores_sigterm(tmp_path: Path) -> None:
     t0 = time.monotonic()
     cancel.set()
     assert job.join(2.0)
-    assert 0.3 <= time.monotonic() - t0 < 2.0  # the grace passed, then SIGKILL
+    assert time.monotonic() - t0 < 0.5
     assert isinstance(job.error, MediaCancelled)
     assert all(pid_gone(pid) for pid in children) and not output.exists()
 
 
-def test_stop_process_reaps_a_child_that_traps_sigterm() -> None:
+def test_stop_process_kills_and_reaps_a_child_that_traps_sigterm() -> None:
     import subprocess
 
     proc = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 30"])
     time.sleep(0.2)
     t0 = time.monotonic()
-    stop_process(proc, grace_seconds=0.2)
-    assert proc.returncode == -9 and time.monotonic() - t0 < 2 and pid_gone(proc.pid)
+    stop_process(proc)
+    assert proc.returncode == -9 and time.monotonic() - t0 < 0.5 and pid_gone(proc.pid)
 
 
 def test_failure_raises_media_error_with_ffmpeg_stderr(tmp_path: Path) -> None:
