@@ -30,7 +30,7 @@ system-packages:
 	  echo "Installing fonts-dejavu-core (captions)..."; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core; }
 
-# The tests also speak with espeak-ng (a known sentence to transcribe), drive Chromium and start a
+# The tests and benchmarks also speak with espeak-ng (a known sentence to transcribe), drive Chromium and start a
 # Redis server of their own for the Celery backend's workers.
 test-system-packages:
 	@command -v espeak-ng >/dev/null && command -v chromium >/dev/null && command -v redis-server >/dev/null || { \
@@ -53,5 +53,5 @@ lint: $(VENV)/.requirements
 	$(BIN)/ruff check .
 	$(BIN)/mypy videos/taskmanager
 
-bench: install
+bench: install test-system-packages
 	$(BIN)/python bench/run_all.py
