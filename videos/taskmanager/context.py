@@ -81,6 +81,10 @@ class JobContext:
         resumed = {name: sub.progress for name, sub in self._subtasks.items() if name not in done and sub.progress > 0}
         self.tracker = ProgressTracker(spec.steps, floor=task.progress, done=done, resumed=resumed)
         self._current: str | None = None
+        # The step the claim started (store.claim_next): entering it writes nothing more.
+        self._claimed_step = next(
+            (name for name, sub in self._subtasks.items() if sub.status == SubTask.Status.PROCESSING), None
+        )
         self._stage = task.stage if task.stage in spec.steps else next(iter(spec.steps))
         self._job_thread = threading.current_thread()
         self._throttle = Throttle(self._save_progress, settings.TASK_PROGRESS_INTERVAL)
@@ -120,10 +124,15 @@ class JobContext:
             raise KeyError(f"job {self.kind!r} declares no step {name!r}")
         self.checkpoint()
         self._current = name
-        self._subtasks[name].status = SubTask.Status.PROCESSING
-        # Written at once, with the previous step's end: a crash from here on is known to be in this step.
-        self._mark(name, stage=True, status=SubTask.Status.PROCESSING, started_at=timezone.now())
-        self._throttle.flush()
+        if name == self._claimed_step:  # started by the claim, stage included: as good as a flush
+            self._claimed_step = None
+            self._throttle.saved_elsewhere()
+        else:
+            self._unclaim_step()
+            self._subtasks[name].status = SubTask.Status.PROCESSING
+            # Written at once, with the previous step's end: a crash from here on is known to be in this step.
+            self._mark(name, stage=True, status=SubTask.Status.PROCESSING, started_at=timezone.now())
+            self._throttle.flush()
         try:
             yield self
         except BaseException as exc:
@@ -144,6 +153,14 @@ class JobContext:
             result=self._subtasks[name].result,
         )
         self._current = None
+
+    def _unclaim_step(self) -> None:
+        """The job did not begin with the step the claim started (it failed first, or chose another): that
+        step goes back to pending, in the next write."""
+        if self._claimed_step is not None:
+            self._subtasks[self._claimed_step].status = SubTask.Status.PENDING
+            self._mark(self._claimed_step, status=SubTask.Status.PENDING, started_at=None)
+            self._claimed_step = None
 
     def _mark(self, name: str, *, stage: bool = False, **fields: Any) -> None:
         """Queue a step row's change for the next write; `stage`: the task's stage becomes this step too,
@@ -191,6 +208,7 @@ class JobContext:
 
     def write_steps(self) -> None:
         """Write the steps' pending changes now (inside the caller's transaction: the final status)."""
+        self._unclaim_step()
         with self._steps_lock:
             steps, self._dirty_steps = self._dirty_steps, {}
         self._write_steps(steps)

@@ -175,6 +175,12 @@ class Throttle:
             self._last = self._clock()
         self._save()
 
+    def saved_elsewhere(self) -> None:
+        """The state was just written by someone else (the claim): the next save waits its interval."""
+        with self._lock:
+            self._pending = 0
+            self._last = self._clock()
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

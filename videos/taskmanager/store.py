@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from videos.models import ProcessingTask, SubTask
@@ -145,11 +146,16 @@ def claim_next(worker_id: str, *, task_id: Any = None) -> ProcessingTask | None:
     """Atomically take the oldest pending task (or task `task_id`, if pending) for `worker_id`; None if none.
 
     One transaction: pick and lock the row (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE transaction
-    already excludes other writers), then the transition's single UPDATE.
+    already excludes other writers), read its steps, then the transition's single UPDATE. The first step
+    not yet completed (where every job starts, or resumes) starts with the claim: stage and step row in
+    this transaction, not one of their own. The returned task holds its steps (`task.subtasks.all()`).
     """
     now = timezone.now()
+    first: list[SubTask] = []
 
     def claimed(task: ProcessingTask) -> dict[str, Any]:
+        prefetch_related_objects([task], "subtasks")
+        first.extend(sub for sub in task.subtasks.all() if sub.status != SubTask.Status.COMPLETED)
         return dict(
             status=Status.PROCESSING,
             worker_id=worker_id,
@@ -158,7 +164,14 @@ def claim_next(worker_id: str, *, task_id: Any = None) -> ProcessingTask | None:
             started_at=task.started_at or now,
             finished_at=None,
             eta_seconds=None,
+            **({"stage": first[0].name} if first else {}),
         )
+
+    def start_first_step(_: ProcessingTask) -> None:
+        if first:
+            step = first[0]
+            step.status, step.started_at = SubTask.Status.PROCESSING, now
+            SubTask.objects.filter(pk=step.pk).update(status=step.status, started_at=now)
 
     pending = ProcessingTask.objects.filter(status=Status.PENDING, cancel_requested=False).order_by("created_at")
     if task_id is not None:
@@ -175,6 +188,7 @@ def claim_next(worker_id: str, *, task_id: Any = None) -> ProcessingTask | None:
             fields=claimed,
             begin_attempt=True,
             log_fields={"worker": worker_id},
+            before=start_first_step,
             locked=task,
         )
 
@@ -306,5 +320,3 @@ def _close_subtasks(task_id: Any, status: str, now: Any) -> None:
         open_.filter(status=SubTask.Status.PENDING).update(status=SubTask.Status.CANCELLED)
     else:
         open_.exclude(status=SubTask.Status.FAILED).update(status=SubTask.Status.CANCELLED)
-
-
