@@ -64,6 +64,8 @@ def task_submit(
     try:
         with transaction.atomic():
             lock_owner_tasks(owner.pk)
+            if retry_of is not None:
+                _refuse_second_retry(retry_of)
             if video is not None and not Video.objects.filter(pk=video.pk).exists():
                 raise VideoGoneError()
             if video is not None:
@@ -88,7 +90,10 @@ def task_submit(
             hooks.announce(task, "queued")  # none -> pending: the creation is a transition too
             transaction.on_commit(lambda: get_backend().enqueue(task.pk))
     except IntegrityError:
-        # The partial unique index caught a concurrent twin the check above could not see, or the video went.
+        # A unique index caught a concurrent twin the checks above could not see (a second retry, a second
+        # active task on the video), or the video went.
+        if retry_of is not None:
+            _refuse_second_retry(retry_of)
         if video is None:
             raise
         existing = _active_on(video, _exclusive_kinds(kind, spec.video_group))
@@ -160,19 +165,12 @@ def task_cancel(*, task: ProcessingTask, wait: float = CANCEL_WAIT_SECONDS) -> P
 def task_retry(*, task: ProcessingTask) -> ProcessingTask:
     """A new task with the same kind, arguments and video as a failed or cancelled one; at most one per task.
 
-    The existing retry is looked up under the owner's lock, and a unique index on `retry_of` refuses a
-    second one whatever process inserts it.
+    task_submit looks the existing retry up under the owner's lock, and a unique index on `retry_of`
+    refuses a second one whatever process inserts it.
     """
     if task.status not in (ProcessingTask.Status.FAILED, ProcessingTask.Status.CANCELLED):
         raise NotRetryableError(f"The task is {task.status}; only failed or cancelled tasks can be retried.")
-    try:
-        with transaction.atomic():
-            lock_owner_tasks(task.owner_id)
-            _refuse_second_retry(task)
-            return task_submit(owner=task.owner, kind=task.kind, args=task.args, video=task.video, retry_of=task)
-    except IntegrityError:
-        _refuse_second_retry(task)
-        raise
+    return task_submit(owner=task.owner, kind=task.kind, args=task.args, video=task.video, retry_of=task)
 
 
 def _refuse_second_retry(task: ProcessingTask) -> None:
