@@ -24,12 +24,10 @@ def event_body(event: str, data: dict[str, Any], timestamp: datetime | None = No
 
 
 def task_progress_many(tasks: list[ProcessingTask]) -> dict[Any, dict[str, Any]]:
-    """TaskProgress of each task (the API's shape, defined once), serialized together: far cheaper per task."""
-    from videos.api.serializers import TaskProgressSerializer
+    """TaskProgress of each task (the API's shape, defined once; steps prefetched)."""
+    from videos.api.serializers import task_progress_of
 
-    return {
-        task.pk: dict(data) for task, data in zip(tasks, TaskProgressSerializer(tasks, many=True).data, strict=True)
-    }
+    return {task.pk: task_progress_of(task) for task in tasks}
 
 
 def with_result(data: dict[str, Any], task: ProcessingTask, event: str) -> dict[str, Any]:

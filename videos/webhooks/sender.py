@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from videos.net.url_guard import CheckedURL, UnsafeURLError, check_url
@@ -160,10 +160,17 @@ def post(client: httpx.Client, delivery: WebhookDelivery) -> Outcome:
         return Outcome(started_at, (time.monotonic() - t0) * 1000, error=message)
 
 
+RECORDED_FIELDS = (
+    "attempts", "response_status", "error", "lock_token", "locked_until", "status", "delivered_at",
+    "next_attempt_at", "payload",
+)  # fmt: skip
+
+
 def _next_state(delivery: WebhookDelivery, outcome: Outcome, now: Any) -> dict[str, Any]:
+    """The delivery's fields after this attempt (its row is locked and claimed by us: attempts is exact)."""
     number = delivery.attempts + 1
     fields: dict[str, Any] = dict(
-        attempts=F("attempts") + 1,
+        attempts=number,
         response_status=outcome.status,
         error=outcome.error,
         lock_token="",
@@ -196,20 +203,28 @@ def record(results: list[tuple[WebhookDelivery, Outcome]]) -> None:
             )
             for delivery, outcome in results
         )
+        # Only while the claim is still ours. The body is kept as sent (unchanged if it was stored
+        # already), so every later attempt sends the same bytes. One UPDATE for the lot.
+        claimed = WebhookDelivery.objects.filter(pk__in=[d.pk for d, _ in results])
+        if connection.features.has_select_for_update:
+            claimed = claimed.select_for_update()
+        tokens = dict(claimed.values_list("pk", "lock_token"))
+        numbers = [delivery.attempts + 1 for delivery, _ in results]
+        ours = []
         for delivery, outcome in results:
-            # Only while the claim is still ours. The body is kept as sent (unchanged if it was stored
-            # already), so every later attempt sends the same bytes.
-            WebhookDelivery.objects.filter(pk=delivery.pk, lock_token=delivery.lock_token).update(
-                payload=delivery.payload, **_next_state(delivery, outcome, now)
-            )
-    for delivery, outcome in results:
+            if tokens.get(delivery.pk) == delivery.lock_token:
+                for name, value in _next_state(delivery, outcome, now).items():
+                    setattr(delivery, name, value)
+                ours.append(delivery)
+        WebhookDelivery.objects.bulk_update(ours, RECORDED_FIELDS)
+    for (delivery, outcome), number in zip(results, numbers, strict=True):
         log.info(
             "webhook.%s delivery=%s endpoint=%s event=%s attempt=%s status=%s ms=%.0f error=%s",
             "succeeded" if outcome.ok else "failed_attempt",
             delivery.pk,
             delivery.endpoint_id,
             delivery.event,
-            delivery.attempts + 1,
+            number,
             outcome.status,
             outcome.duration_ms,
             outcome.error,
