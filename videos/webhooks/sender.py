@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from videos.net.url_guard import CheckedURL, UnsafeURLError, check_url
@@ -160,17 +161,9 @@ def post(client: httpx.Client, delivery: WebhookDelivery) -> Outcome:
         return Outcome(started_at, (time.monotonic() - t0) * 1000, error=message)
 
 
-RECORDED_FIELDS = (
-    "attempts", "response_status", "error", "lock_token", "locked_until", "status", "delivered_at",
-    "next_attempt_at", "payload",
-)  # fmt: skip
-
-
 def _next_state(delivery: WebhookDelivery, outcome: Outcome, now: Any) -> dict[str, Any]:
-    """The delivery's fields after this attempt (its row is locked and claimed by us: attempts is exact)."""
     number = delivery.attempts + 1
     fields: dict[str, Any] = dict(
-        attempts=number,
         response_status=outcome.status,
         error=outcome.error,
         lock_token="",
@@ -203,28 +196,26 @@ def record(results: list[tuple[WebhookDelivery, Outcome]]) -> None:
             )
             for delivery, outcome in results
         )
-        # Only while the claim is still ours. The body is kept as sent (unchanged if it was stored
-        # already), so every later attempt sends the same bytes. One UPDATE for the lot.
-        claimed = WebhookDelivery.objects.filter(pk__in=[d.pk for d, _ in results])
-        if connection.features.has_select_for_update:
-            claimed = claimed.select_for_update()
-        tokens = dict(claimed.values_list("pk", "lock_token"))
-        numbers = [delivery.attempts + 1 for delivery, _ in results]
-        ours = []
+        # The body is kept as sent (unchanged if it was stored already; it is the same bytes whoever
+        # builds it), so every later attempt and a resend send the same bytes: one UPDATE for the lot.
+        WebhookDelivery.objects.bulk_update([delivery for delivery, _ in results], ["payload"])
+        # The rest only while the claim is still ours; deliveries moving on alike share one UPDATE.
+        alike: dict[tuple, list[Any]] = defaultdict(list)
         for delivery, outcome in results:
-            if tokens.get(delivery.pk) == delivery.lock_token:
-                for name, value in _next_state(delivery, outcome, now).items():
-                    setattr(delivery, name, value)
-                ours.append(delivery)
-        WebhookDelivery.objects.bulk_update(ours, RECORDED_FIELDS)
-    for (delivery, outcome), number in zip(results, numbers, strict=True):
+            fields = _next_state(delivery, outcome, now) | {"where_token": delivery.lock_token}
+            alike[tuple(sorted(fields.items()))].append(delivery.pk)
+        for key, pks in alike.items():
+            fields = dict(key)
+            token = fields.pop("where_token")
+            WebhookDelivery.objects.filter(pk__in=pks, lock_token=token).update(attempts=F("attempts") + 1, **fields)
+    for delivery, outcome in results:
         log.info(
             "webhook.%s delivery=%s endpoint=%s event=%s attempt=%s status=%s ms=%.0f error=%s",
             "succeeded" if outcome.ok else "failed_attempt",
             delivery.pk,
             delivery.endpoint_id,
             delivery.event,
-            number,
+            delivery.attempts + 1,
             outcome.status,
             outcome.duration_ms,
             outcome.error,
