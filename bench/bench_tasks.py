@@ -311,9 +311,9 @@ def report(
             "Reading: a no-op task costs two short write transactions (the claim, which also starts its first "
             "step, and the final status carrying the step's end), each visible to readers at once; the bare loop "
             "writes three rows in three statements. Creating a task takes the owner's lock, counts the owner's "
-            "active tasks, inserts the task (a trigger bumps the active-task counter row, held to commit) and its steps; TaskProgress is one "
-            "query and no serializer. On this shared 2-core machine figures move by a third from run to run: "
-            "compare ratios within one run.",
+            "active tasks, inserts the task (a trigger bumps the active-task counter row, held to commit) and its"
+            " steps; TaskProgress is one query and no serializer. On this shared 2-core machine figures move by a"
+            " third from run to run: compare ratios within one run.",
         ]
     )
 
