@@ -7,9 +7,9 @@ the others, so a slow or dead receiver holds one thread and delays only its own 
 
 from __future__ import annotations
 
+import http.client
 import logging
 import random
-import socket
 import threading
 import time
 import uuid
@@ -18,17 +18,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from videos.net.url_guard import CheckedURL, UnsafeURLError, check_url
+from videos.net.url_guard import UnsafeURLError, check_url
 from videos.taskmanager.recovery import is_dead_local_worker
 from videos.webhooks.events import fill_payloads
 from videos.webhooks.models import WebhookAttempt, WebhookDelivery
 from videos.webhooks.signing import signed_headers
+from videos.webhooks.transport import Connections, pinned_target
 
 log = logging.getLogger("montage.webhooks")
 BATCH = 20  # deliveries one thread claims for one endpoint at a time
@@ -38,6 +38,7 @@ RECORD_EVERY_S = 1.0  # a batch's results are written together, at least this of
 # deliveries arriving one per finished task then go out a few at a time, in fewer transactions.
 LINGER_S = 0.25
 MAX_DELAY_S = 6 * 3600
+HEADERS = {"User-Agent": "Montage-Webhooks/1"}
 Status = WebhookDelivery.Status
 
 
@@ -115,48 +116,30 @@ class Outcome:
         return self.status is not None and 200 <= self.status < 300 and self.error is None
 
 
-def _target(checked: CheckedURL) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """The URL with the checked address in place of the name (no second DNS answer), Host and SNI kept."""
-    address = checked.addresses[0]
-    url = httpx.URL(checked.url)
-    host_header = url.netloc.decode("ascii")
-    pinned = str(url.copy_with(host=address))
-    extensions = {"sni_hostname": checked.host} if checked.scheme == "https" else {}
-    return pinned, {"host": host_header}, extensions
-
-
-def post(client: httpx.Client, delivery: WebhookDelivery) -> Outcome:
+def post(pool: Connections, delivery: WebhookDelivery) -> Outcome:
     """One attempt: check the address again, POST the signed body, keep the start of the answer."""
     started_at = timezone.now()
     t0 = time.monotonic()
     timeout = settings.WEBHOOK_TIMEOUT_S
     try:
-        checked = check_url(delivery.endpoint.url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS)
-        url, host, extensions = _target(checked)
+        target = pinned_target(check_url(delivery.endpoint.url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS))
         fill_payloads([delivery])
         body = delivery.payload.encode()
-        headers = {**signed_headers(delivery.endpoint.secret, str(delivery.pk), int(time.time()), body), **host}
-        kept = b""
-        with client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response:
-            for chunk in response.iter_raw():
-                kept += chunk
-                if len(kept) >= KEEP_BYTES or time.monotonic() - t0 > timeout:
-                    break
+        headers = {**signed_headers(delivery.endpoint.secret, str(delivery.pk), int(time.time()), body), **HEADERS}
+        status, kept = pool.post(target, body, headers, timeout=timeout, keep=KEEP_BYTES)
         elapsed = time.monotonic() - t0
-        outcome = Outcome(
-            started_at, elapsed * 1000, response.status_code, kept[:KEEP_BYTES].decode("utf-8", "replace")
-        )
+        outcome = Outcome(started_at, elapsed * 1000, status, kept.decode("utf-8", "replace"))
         if elapsed > timeout:
             outcome.error = f"The answer took longer than WEBHOOK_TIMEOUT_S ({timeout:g} s)."
         elif not outcome.ok:
-            outcome.error = f"The receiver answered {response.status_code}."
+            outcome.error = f"The receiver answered {status}."
         return outcome
     except UnsafeURLError as exc:
         return Outcome(started_at, (time.monotonic() - t0) * 1000, error=str(exc))
-    except httpx.TimeoutException:
+    except TimeoutError:
         message = f"No answer within WEBHOOK_TIMEOUT_S ({timeout:g} s)."
         return Outcome(started_at, (time.monotonic() - t0) * 1000, error=message)
-    except httpx.HTTPError as exc:
+    except (OSError, http.client.HTTPException) as exc:
         message = f"{exc.__class__.__name__}: {exc}"[:500]
         return Outcome(started_at, (time.monotonic() - t0) * 1000, error=message)
 
@@ -222,24 +205,7 @@ def record(results: list[tuple[WebhookDelivery, Outcome]]) -> None:
         )
 
 
-def new_client() -> httpx.Client:
-    timeout = settings.WEBHOOK_TIMEOUT_S
-    # Headers and body leave in two writes: without TCP_NODELAY, Nagle plus the receiver's delayed ACK
-    # cost ~40 ms per request on a kept-alive connection (measured: 20 deliveries/s instead of hundreds).
-    transport = httpx.HTTPTransport(
-        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-        limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
-    )
-    return httpx.Client(
-        transport=transport,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        follow_redirects=False,
-        headers={"user-agent": "Montage-Webhooks/1"},
-        trust_env=False,  # never through a proxy from the environment: the address check is ours
-    )
-
-
-def send_batch(client: httpx.Client, batch: list[WebhookDelivery]) -> int:
+def send_batch(pool: Connections, batch: list[WebhookDelivery]) -> int:
     """Attempt the batch in order, recording results at least every RECORD_EVERY_S (one transaction each);
     after a failure the rest go back untried (same receiver)."""
     fill_payloads(batch)
@@ -247,7 +213,7 @@ def send_batch(client: httpx.Client, batch: list[WebhookDelivery]) -> int:
     last_record = time.monotonic()
     sent = 0
     for i, delivery in enumerate(batch):
-        outcome = post(client, delivery)
+        outcome = post(pool, delivery)
         done.append((delivery, outcome))
         sent += 1
         if not outcome.ok:
@@ -264,9 +230,9 @@ def send_batch(client: httpx.Client, batch: list[WebhookDelivery]) -> int:
 def send_due(owner_id: str = "inline:0:0") -> int:
     """Send every due delivery now in this thread (tests, `manage.py` scripts); returns attempts made."""
     sent = 0
-    with new_client() as client:
+    with Connections() as pool:
         while batch := claim_batch(owner_id, busy=set()):
-            sent += send_batch(client, batch)
+            sent += send_batch(pool, batch)
     return sent
 
 
@@ -332,15 +298,15 @@ class WebhookSender:
 
     def _loop(self) -> None:
         try:
-            with new_client() as client:
+            with Connections() as pool:
                 while not self._stop.is_set():
-                    if not self._one_batch(client):
+                    if not self._one_batch(pool):
                         close_old_connections()
                         self._wait_for_work()
         finally:
             connections.close_all()
 
-    def _one_batch(self, client: httpx.Client) -> bool:
+    def _one_batch(self, pool: Connections) -> bool:
         """Claim and send one batch; False when nothing was due."""
         try:
             with self._lock:
@@ -357,7 +323,7 @@ class WebhookSender:
             if len(batch) == BATCH:
                 self.wake()  # more may be due: let an idle thread look for other endpoints
             try:
-                send_batch(client, batch)
+                send_batch(pool, batch)
                 if len(batch) < BATCH:  # still holding the endpoint: its next deliveries gather meanwhile
                     self._stop.wait(LINGER_S)
             finally:
