@@ -355,3 +355,16 @@ def test_the_status_poll_answers_what_the_serializer_would(db, user, api, django
             body = api.get(f"/api/v1/tasks/{task.pk}/").json()
         expected = json.loads(json.dumps(task_progress(selectors.task_get(owner=user, task_id=task.pk)), default=str))
         assert body == expected
+
+
+def test_webhook_bodies_carry_what_the_serializer_would(db, user):
+    """Webhook bodies build TaskProgress from the loaded task without the serializer; it must not drift either."""
+    from videos import selectors
+    from videos.api.serializers import task_progress, task_progress_of
+
+    done = finished_task(user, status="failed", error_message="boom", progress=40.0)
+    stepless = ProcessingTask.objects.create(owner=user, kind="test_noop", status="cancelled")
+    for task in (done, task_submit(owner=user, kind="test_noop"), stepless):
+        loaded = ProcessingTask.objects.prefetch_related("subtasks").get(pk=task.pk)
+        assert task_progress_of(loaded) == task_progress(selectors.task_get(owner=user, task_id=task.pk))
+    assert task_progress_of(ProcessingTask.objects.get(pk=stepless.pk))["subtasks"] == []
