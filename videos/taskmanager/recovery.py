@@ -65,7 +65,8 @@ def dead_local_workers(my_worker_id: str) -> list[str]:
 
 def recover_orphans(my_worker_id: str, *, dead_local: bool = False) -> list[Any]:
     """Put tasks whose worker died back to pending (or fail them after TASK_MAX_ATTEMPTS): those whose
-    lease expired, and with `dead_local` (start-up) those of dead processes on this host at once."""
+    lease expired, and with `dead_local` (start-up; every second in Celery workers) those of dead
+    processes on this host at once."""
     cutoff = timezone.now() - timedelta(seconds=settings.TASK_LEASE_SECONDS)
     orphaned = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
     if dead_local:

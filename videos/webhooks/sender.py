@@ -117,13 +117,13 @@ class Outcome:
 
 
 def post(pool: Connections, delivery: WebhookDelivery) -> Outcome:
-    """One attempt: check the address again, POST the signed body, keep the start of the answer."""
+    """One attempt: check the address again, POST the signed body (send_batch built it), keep the start of
+    the answer."""
     started_at = timezone.now()
     t0 = time.monotonic()
     timeout = settings.WEBHOOK_TIMEOUT_S
     try:
         target = pinned_target(check_url(delivery.endpoint.url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS))
-        fill_payloads([delivery])
         body = delivery.payload.encode()
         headers = {**signed_headers(delivery.endpoint.secret, str(delivery.pk), int(time.time()), body), **HEADERS}
         status, kept = pool.post(target, body, headers, timeout=timeout, keep=KEEP_BYTES)
@@ -183,14 +183,13 @@ def record(results: list[tuple[WebhookDelivery, Outcome]]) -> None:
         # builds it), so every later attempt and a resend send the same bytes: one UPDATE for the lot.
         WebhookDelivery.objects.bulk_update([delivery for delivery, _ in results], ["payload"])
         # The rest only while the claim is still ours; deliveries moving on alike share one UPDATE.
-        alike: dict[tuple, list[Any]] = defaultdict(list)
+        alike: dict[tuple[str, tuple], list[Any]] = defaultdict(list)
         for delivery, outcome in results:
-            fields = _next_state(delivery, outcome, now) | {"where_token": delivery.lock_token}
-            alike[tuple(sorted(fields.items()))].append(delivery.pk)
-        for key, pks in alike.items():
-            fields = dict(key)
-            token = fields.pop("where_token")
-            WebhookDelivery.objects.filter(pk__in=pks, lock_token=token).update(attempts=F("attempts") + 1, **fields)
+            state = tuple(sorted(_next_state(delivery, outcome, now).items()))
+            alike[(delivery.lock_token, state)].append(delivery.pk)
+        for (token, state), pks in alike.items():
+            ours = WebhookDelivery.objects.filter(pk__in=pks, lock_token=token)
+            ours.update(attempts=F("attempts") + 1, **dict(state))
     for delivery, outcome in results:
         log.info(
             "webhook.%s delivery=%s endpoint=%s event=%s attempt=%s status=%s ms=%.0f error=%s",
