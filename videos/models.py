@@ -113,6 +113,9 @@ class ProcessingTask(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    # Not a column: the steps a claim read with the row (taskmanager.store.claim_next), for its JobContext.
+    claimed_steps: "list[SubTask]"
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [

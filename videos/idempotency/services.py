@@ -17,6 +17,7 @@ from django.utils import timezone
 from videos.exceptions import IdempotencyInProgressError, IdempotencyKeyReusedError
 from videos.idempotency.models import IdempotencyKey
 from videos.models import ProcessingTask
+from videos.taskmanager import rows
 
 log = logging.getLogger("montage.idempotency")
 # A claim older than this belongs to a request that died (starting requests answer in well under a
@@ -85,13 +86,18 @@ def link_created_task(task: ProcessingTask, event: str) -> None:
     """Transition hook: a task created while a claim is held is linked to it, in the creating transaction."""
     record = _current_claim.get()
     if record is not None and event == "queued":
-        IdempotencyKey.objects.filter(pk=record.pk, task=None).update(task=task)
+        rows.update(IdempotencyKey, {"pk": record.pk, "task": None}, task=task.pk)
 
 
 def idempotency_complete(*, record: IdempotencyKey, status: int, body: Any, location: str) -> None:
     """Keep a 2xx answer for replays."""
-    IdempotencyKey.objects.filter(pk=record.pk).update(
-        state=IdempotencyKey.State.DONE, response_status=status, response_body=body, response_location=location
+    rows.update(
+        IdempotencyKey,
+        {"pk": record.pk},
+        state=IdempotencyKey.State.DONE,
+        response_status=status,
+        response_body=body,
+        response_location=location,
     )
 
 

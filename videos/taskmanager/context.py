@@ -14,7 +14,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from videos.models import ProcessingTask, SubTask
-from videos.taskmanager import hooks
+from videos.taskmanager import hooks, rows
 from videos.taskmanager.progress import ProgressTracker, Throttle
 from videos.taskmanager.registry import JobSpec
 
@@ -68,7 +68,7 @@ class JobContext:
         self.worker_id = worker_id
         self.cancel = cancel
         self.cancel_event = cancel.event
-        self._subtasks = {sub.name: sub for sub in task.subtasks.all()}
+        self._subtasks = {sub.name: sub for sub in task.claimed_steps}
         missing = [name for name in spec.steps if name not in self._subtasks]
         if missing:  # a task queued before a deploy that added steps, or inserted by hand
             SubTask.objects.bulk_create(
@@ -141,7 +141,7 @@ class JobContext:
             status = SubTask.Status.CANCELLED if stopped else SubTask.Status.FAILED
             with self._steps_lock:
                 fields = {**self._dirty_steps.pop(name, {}), "status": status, "finished_at": timezone.now()}
-            SubTask.objects.filter(pk=self._subtasks[name].pk).update(**fields)
+            rows.update(SubTask, {"pk": self._subtasks[name].pk}, **fields)
             self._subtasks[name].status = status
             raise
         self.tracker.complete(name)
@@ -215,7 +215,7 @@ class JobContext:
 
     def _write_steps(self, steps: dict[str, dict[str, Any]]) -> None:
         for name, fields in steps.items():
-            SubTask.objects.filter(pk=self._subtasks[name].pk).update(progress=self.tracker.fraction(name), **fields)
+            rows.update(SubTask, {"pk": self._subtasks[name].pk}, progress=self.tracker.fraction(name), **fields)
 
     def _save_progress(self) -> None:
         """One short transaction: the task's progress/ETA/stage, the current step's progress, step changes."""
@@ -228,9 +228,10 @@ class JobContext:
         owned = 0
         try:
             with transaction.atomic():
-                owned = ProcessingTask.objects.filter(
-                    pk=self.task_id, status=ProcessingTask.Status.PROCESSING, worker_id=self.worker_id
-                ).update(
+                mine = {"pk": self.task_id, "status": ProcessingTask.Status.PROCESSING, "worker_id": self.worker_id}
+                owned = rows.update(
+                    ProcessingTask,
+                    mine,
                     progress=self.tracker.total,
                     eta_seconds=self.tracker.eta_seconds(),
                     stage=stage,

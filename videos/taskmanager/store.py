@@ -11,11 +11,11 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import prefetch_related_objects
+from django.db import transaction
 from django.utils import timezone
 
 from videos.models import ProcessingTask, SubTask
+from videos.taskmanager import rows
 from videos.taskmanager.hooks import announce
 
 log = logging.getLogger("montage.tasks")
@@ -51,7 +51,8 @@ _HEAVY = ("result",)
 
 def _locked(task_id: Any, where: dict[str, Any]) -> ProcessingTask | None:
     """The task row if `where` still holds, locked until commit (SQLite: the IMMEDIATE transaction is)."""
-    return ProcessingTask.objects.select_for_update().defer(*_HEAVY).filter(pk=task_id, **where).first()
+    found = rows.select(ProcessingTask, {"pk": task_id, **where}, lock=True, defer=_HEAVY)
+    return found[0] if found else None
 
 
 def transition(
@@ -98,7 +99,7 @@ def transition(
             task.attempts_log = changes["attempts_log"] = log
         if before is not None:
             before(task)
-        if not ProcessingTask.objects.filter(pk=task.pk, **where).update(**changes):
+        if not rows.update(ProcessingTask, {"pk": task.pk, **where}, **changes):
             return None
         if subtasks == "requeue":
             SubTask.objects.filter(task_id=task.pk, status=SubTask.Status.PROCESSING).update(
@@ -148,14 +149,14 @@ def claim_next(worker_id: str, *, task_id: Any = None) -> ProcessingTask | None:
     One transaction: pick and lock the row (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE transaction
     already excludes other writers), read its steps, then the transition's single UPDATE. The first step
     not yet completed (where every job starts, or resumes) starts with the claim: stage and step row in
-    this transaction, not one of their own. The returned task holds its steps (`task.subtasks.all()`).
+    this transaction, not one of their own. The returned task holds its steps (`task.claimed_steps`).
     """
     now = timezone.now()
     first: list[SubTask] = []
 
     def claimed(task: ProcessingTask) -> dict[str, Any]:
-        prefetch_related_objects([task], "subtasks")
-        first.extend(sub for sub in task.subtasks.all() if sub.status != SubTask.Status.COMPLETED)
+        task.claimed_steps = rows.select(SubTask, {"task_id": task.pk}, order_by=("position",))
+        first.extend(sub for sub in task.claimed_steps if sub.status != SubTask.Status.COMPLETED)
         return dict(
             status=Status.PROCESSING,
             worker_id=worker_id,
@@ -171,16 +172,18 @@ def claim_next(worker_id: str, *, task_id: Any = None) -> ProcessingTask | None:
         if first:
             step = first[0]
             step.status, step.started_at = SubTask.Status.PROCESSING, now
-            SubTask.objects.filter(pk=step.pk).update(status=step.status, started_at=now)
+            rows.update(SubTask, {"pk": step.pk}, status=step.status, started_at=now)
 
-    pending = ProcessingTask.objects.filter(status=Status.PENDING, cancel_requested=False).order_by("created_at")
+    pending: dict[str, Any] = {"status": Status.PENDING, "cancel_requested": False}
     if task_id is not None:
-        pending = pending.filter(pk=task_id)
-    skip_locked = connection.features.has_select_for_update_skip_locked
+        pending["pk"] = task_id
     with transaction.atomic():
-        task = pending.select_for_update(skip_locked=skip_locked).defer(*_HEAVY).first()
-        if task is None:
+        found = rows.select(
+            ProcessingTask, pending, order_by=("created_at",), limit=1, lock=True, skip_locked=True, defer=_HEAVY
+        )
+        if not found:
             return None
+        task = found[0]
         return transition(
             task.pk,
             "started",

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from videos.models import ProcessingTask
+from videos.taskmanager import rows
 from videos.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
 
 
@@ -47,11 +48,9 @@ def record_task_event(task: ProcessingTask, event: str) -> list[WebhookDelivery]
 
     Call inside the transaction of the state change: the deliveries commit (or roll back) with it.
     """
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(owner_id=task.owner_id, enabled=True)
-        if event in endpoint.events
-    ]
+    # Once per final transition: a query written without the ORM's compiler (taskmanager.rows).
+    subscribed = rows.select(WebhookEndpoint, {"owner_id": task.owner_id, "enabled": True})
+    endpoints = [endpoint for endpoint in subscribed if event in endpoint.events]
     if not endpoints:
         return []
     now = timezone.now()
