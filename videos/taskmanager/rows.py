@@ -98,3 +98,34 @@ def select(
         if skip_locked and connection.features.has_select_for_update_skip_locked:
             sql += " SKIP LOCKED"
     return list(model._default_manager.raw(sql, params))
+
+
+def qualified(field: models.Field) -> str:
+    """table.column of a concrete field, quoted: for hand-written joins."""
+    return f"{connection.ops.quote_name(field.model._meta.db_table)}.{_column(field)}"
+
+
+def prepared(field: models.Field, value: Any) -> Any:
+    """`value` as the database takes it for `field` (a query parameter)."""
+    return field.get_db_prep_value(value, connection)
+
+
+def fetch(sql: str, params: list[Any], fields: list[models.Field]) -> list[list[Any]]:
+    """Run a hand-written SELECT whose columns are `fields`, in order; values converted as the ORM
+    converts them (UUIDs, datetimes, JSON)."""
+    converters = []
+    for i, field in enumerate(fields):
+        column = field.get_col(field.model._meta.db_table)
+        functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if functions:
+            converters.append((i, functions, column))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = [list(row) for row in cursor.fetchall()]
+    for row in found:
+        for i, functions, column in converters:
+            value = row[i]
+            for function in functions:
+                value = function(value, column, connection)
+            row[i] = value
+    return found

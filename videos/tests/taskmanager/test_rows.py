@@ -122,3 +122,15 @@ def test_select_of_steps_by_their_task(user):
         ("a", {"i": 1}, task.pk),
         ("b", {"i": 2}, task.pk),
     ]
+
+
+@pytest.mark.django_db
+def test_fetch_converts_a_hand_written_select_as_values_would(user, tasks):
+    names = ["id", "owner_id", "args", "heartbeat_at", "cancel_requested", "attempts_log", "created_at", "video_id"]
+    fields = [ProcessingTask._meta.get_field(name) for name in names]
+    sql = f"SELECT {', '.join(rows.qualified(f) for f in fields)} FROM {ProcessingTask._meta.db_table}"
+    sql += f" WHERE {rows.qualified(ProcessingTask._meta.get_field('owner'))} = %s"
+    found = rows.fetch(sql + " ORDER BY created_at, id", [rows.prepared(fields[1], user.pk)], fields)
+    expected = ProcessingTask.objects.filter(owner=user).order_by("created_at", "id").values_list(*names)
+    assert [tuple(row) for row in found] == list(expected)
+    assert len(found) == len(tasks)
