@@ -159,14 +159,15 @@ def task_progress_polled(*, owner: Any, task_id: Any) -> dict[str, Any]:
     return task_progress_from_rows(rows)
 
 
-def task_progress_of(task: ProcessingTask) -> dict[str, Any]:
-    """TaskProgress of a loaded task (its steps prefetched), as task_progress_from_rows builds it: webhook
-    bodies are made by the hundred, and the serializer cost more than sending them."""
+def task_progress_of(task: ProcessingTask, steps: list[SubTask] | None = None) -> dict[str, Any]:
+    """TaskProgress of a loaded task (its `steps` in order, else prefetched), as task_progress_from_rows
+    builds it: webhook bodies are made by the hundred, and the serializer cost more than sending them."""
     fields, step_fields = progress_columns()
     row = {name: getattr(task, name) for name in fields}
-    steps = [{f"subtasks__{name}": getattr(step, name) for name in step_fields} for step in task.subtasks.all()]
+    ordered = task.subtasks.all() if steps is None else steps
+    step_rows = [{f"subtasks__{name}": getattr(step, name) for name in step_fields} for step in ordered]
     no_step = {f"subtasks__{name}": None for name in step_fields}  # as the outer join reads a task without steps
-    return task_progress_from_rows([row | step for step in steps] or [row | no_step])
+    return task_progress_from_rows([row | step for step in step_rows] or [row | no_step])
 
 
 def task_progress_from_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:

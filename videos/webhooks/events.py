@@ -13,7 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from videos.models import ProcessingTask
+from videos.models import ProcessingTask, SubTask
 from videos.taskmanager import rows
 from videos.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
 
@@ -25,10 +25,13 @@ def event_body(event: str, data: dict[str, Any], timestamp: datetime | None = No
 
 
 def task_progress_many(tasks: list[ProcessingTask]) -> dict[Any, dict[str, Any]]:
-    """TaskProgress of each task (the API's shape, defined once; steps prefetched)."""
+    """TaskProgress of each task (the API's shape, defined once), their steps read in one query."""
     from videos.api.serializers import task_progress_of
 
-    return {task.pk: task_progress_of(task) for task in tasks}
+    steps: dict[Any, list[SubTask]] = {task.pk: [] for task in tasks}
+    for step in rows.select(SubTask, {"task_id__in": list(steps)}, order_by=("task_id", "position")):
+        steps[step.task_id].append(step)
+    return {task.pk: task_progress_of(task, steps[task.pk]) for task in tasks}
 
 
 def with_result(data: dict[str, Any], task: ProcessingTask, event: str) -> dict[str, Any]:
@@ -57,10 +60,12 @@ def record_task_event(task: ProcessingTask, event: str) -> list[WebhookDelivery]
     # A final state never changes, so its body is built by the sender (see fill_payloads), keeping the
     # transaction that finishes the task short; progress is a moment and is captured now.
     payload = event_body(event, task_event_data(task, event), timestamp=now) if event == "task.progress" else ""
-    with transaction.atomic():  # joins the caller's transaction
-        deliveries = WebhookDelivery.objects.bulk_create(
-            WebhookDelivery(endpoint=endpoint, event=event, task=task, payload=payload, next_attempt_at=now)
-            for endpoint in endpoints
+    with transaction.atomic(savepoint=False):  # the caller's transaction (no savepoint: all or nothing)
+        deliveries = rows.insert(
+            [
+                WebhookDelivery(endpoint=endpoint, event=event, task=task, payload=payload, next_attempt_at=now)
+                for endpoint in endpoints
+            ]
         )
     endpoint_ids = {endpoint.pk for endpoint in endpoints}
     transaction.on_commit(lambda: wake_senders(endpoint_ids))
@@ -76,7 +81,7 @@ def fill_payloads(deliveries: list[WebhookDelivery]) -> None:
     empty = [d for d in deliveries if not d.payload]
     if not empty:
         return
-    tasks = list(ProcessingTask.objects.filter(pk__in={d.task_id for d in empty}).prefetch_related("subtasks"))
+    tasks = rows.select(ProcessingTask, {"pk__in": list({d.task_id for d in empty if d.task_id})})
     by_id = {task.pk: task for task in tasks}
     progress = task_progress_many(tasks)
     for delivery in empty:

@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from videos.net.url_guard import UnsafeURLError, check_url
+from videos.taskmanager import rows
 from videos.taskmanager.recovery import is_dead_local_worker
 from videos.webhooks.events import fill_payloads
 from videos.webhooks.models import WebhookAttempt, WebhookDelivery
@@ -180,8 +181,8 @@ def record(results: list[tuple[WebhookDelivery, Outcome]]) -> None:
             for delivery, outcome in results
         )
         # The body is kept as sent (unchanged if it was stored already; it is the same bytes whoever
-        # builds it), so every later attempt and a resend send the same bytes: one UPDATE for the lot.
-        WebhookDelivery.objects.bulk_update([delivery for delivery, _ in results], ["payload"])
+        # builds it), so every later attempt and a resend send the same bytes: one statement, run per row.
+        rows.update_each(WebhookDelivery, "payload", {delivery.pk: delivery.payload for delivery, _ in results})
         # The rest only while the claim is still ours; deliveries moving on alike share one UPDATE.
         alike: dict[tuple[str, tuple], list[Any]] = defaultdict(list)
         for delivery, outcome in results:

@@ -134,3 +134,32 @@ def test_fetch_converts_a_hand_written_select_as_values_would(user, tasks):
     expected = ProcessingTask.objects.filter(owner=user).order_by("created_at", "id").values_list(*names)
     assert [tuple(row) for row in found] == list(expected)
     assert len(found) == len(tasks)
+
+
+@pytest.mark.django_db
+def test_insert_writes_defaults_and_auto_dates_as_save_would(user):
+    new = [ProcessingTask(owner=user, kind="test_noop", args={"n": i}) for i in range(3)]
+    assert rows.insert(new) == new
+    stored = {task.pk: task for task in ProcessingTask.objects.filter(owner=user)}
+    assert set(stored) == {task.pk for task in new}
+    for task in new:
+        assert not task._state.adding
+        assert task.created_at is not None and task.created_at == stored[task.pk].created_at
+        assert as_tuples([stored[task.pk]]) == as_tuples([task])
+        assert (stored[task.pk].status, stored[task.pk].attempts_log) == ("pending", [])
+
+
+@pytest.mark.django_db
+def test_insert_refuses_rows_whose_key_the_database_would_make(user):
+    task = ProcessingTask.objects.create(owner=user, kind="test_noop")
+    with pytest.raises(ValueError, match="primary keys must be set"):
+        rows.insert([SubTask(task=task, name="a", position=0, weight=1)])
+    assert not SubTask.objects.exists()
+
+
+@pytest.mark.django_db
+def test_update_each_sets_one_value_per_row(user, tasks):
+    rows.update_each(ProcessingTask, "error_message", {tasks[0].pk: "first", tasks[3].pk: 'a "quoted" one'})
+    messages = dict(ProcessingTask.objects.values_list("pk", "error_message"))
+    assert messages[tasks[0].pk] == "first" and messages[tasks[3].pk] == 'a "quoted" one'
+    assert sum(message is not None for message in messages.values()) == 2
