@@ -14,7 +14,7 @@ from videos.engines.paragraphs.base import build_paragraphs
 from videos.engines.paragraphs.rules import RulesParagraphEngine
 from videos.engines.subtitles import cues_from_segments
 from videos.models import ProcessingTask, SubTask, Video
-from videos.taskmanager.rows import fetch, prepared, qualified
+from videos.taskmanager.rows import fetch, prepared, qualified, select
 
 
 def task_progress_rows(
@@ -71,8 +71,16 @@ def _tasks(owner: User, steps: QuerySet[SubTask]) -> QuerySet[ProcessingTask]:
 
 
 def task_row(*, owner: User, task_id: Any) -> ProcessingTask:
-    """One of the user's tasks without its steps, for a write (cancel, retry); another user's is a 404."""
-    return ProcessingTask.objects.select_related("owner", "video").get(owner=owner, pk=task_id)
+    """One of the user's tasks without its steps, for a write (cancel, retry); another user's is a 404.
+
+    A starting request's read: written without the ORM's compiler (taskmanager.rows); the owner is the
+    user already loaded, the video is read if used.
+    """
+    found = select(ProcessingTask, {"pk": task_id, "owner": owner.pk})
+    if not found:
+        raise ProcessingTask.DoesNotExist("No such task.")
+    found[0].owner = owner
+    return found[0]
 
 
 def task_get(*, owner: User, task_id: Any, kind: str | None = None) -> ProcessingTask:

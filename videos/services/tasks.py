@@ -22,7 +22,7 @@ from videos.exceptions import (
     VideoGoneError,
 )
 from videos.models import ActiveTaskCount, ProcessingTask, SubTask, Video
-from videos.taskmanager import hooks, store
+from videos.taskmanager import hooks, rows, store
 from videos.taskmanager.backends import get_backend
 from videos.taskmanager.context import remove_task_tmp_dir
 from videos.taskmanager.manager import get_task_manager
@@ -32,6 +32,7 @@ log = logging.getLogger("montage.tasks")
 # Namespace of the per-owner advisory locks on PostgreSQL (the other key is the owner's id).
 OWNER_LOCK_SPACE = 0x4D6F6E74  # "Mont"
 CANCEL_WAIT_SECONDS = 1.0
+_COLUMNS_BUT_ID = tuple(f.name for f in ProcessingTask._meta.concrete_fields if not f.primary_key)
 
 
 def lock_owner_tasks(owner_id: int) -> None:
@@ -70,17 +71,15 @@ def task_submit(
                 raise VideoGoneError()
             if video is not None:
                 _clear_the_way(video=video, kinds=_exclusive_kinds(kind, spec.video_group), force=force)
-            if ProcessingTask.objects.filter(owner=owner, status__in=ProcessingTask.ACTIVE).count() >= (
-                settings.MAX_CONCURRENT_TASKS_PER_USER
-            ):
+            active = {"owner": owner.pk, "status__in": ProcessingTask.ACTIVE}
+            if rows.count(ProcessingTask, active) >= settings.MAX_CONCURRENT_TASKS_PER_USER:
                 raise UserTaskLimitError(
                     f"You already have {settings.MAX_CONCURRENT_TASKS_PER_USER} active tasks "
                     "(the limit); wait for one to finish or cancel one.",
                     retry_after=10,
                 )
-            task = ProcessingTask.objects.create(
-                owner=owner, kind=kind, args=args or {}, video=video, retry_of=retry_of
-            )
+            task = ProcessingTask(owner=owner, kind=kind, args=args or {}, video=video, retry_of=retry_of)
+            rows.insert([task])
             if _active_total() > settings.MAX_GLOBAL_CONCURRENT_TASKS:  # ours included: rolled back
                 raise ServerBusyError(retry_after=15)
             SubTask.objects.bulk_create(
@@ -108,7 +107,8 @@ def task_submit(
 
 def _active_total() -> int:
     """Active tasks in all, from the trigger-kept counter row (this transaction's own insert included)."""
-    return ActiveTaskCount.objects.filter(pk=1).values_list("active", flat=True).first() or 0
+    counter = rows.select(ActiveTaskCount, {"pk": 1})
+    return counter[0].active if counter else 0
 
 
 def _exclusive_kinds(kind: str, group: str) -> list[str]:
@@ -174,7 +174,8 @@ def task_retry(*, task: ProcessingTask) -> ProcessingTask:
 
 
 def _refuse_second_retry(task: ProcessingTask) -> None:
-    existing = ProcessingTask.objects.filter(retry_of=task).values_list("pk", flat=True).first()
+    retries = rows.select(ProcessingTask, {"retry_of": task.pk}, limit=1, defer=_COLUMNS_BUT_ID)
+    existing = retries[0].pk if retries else None
     if existing is not None:
         raise AlreadyRetriedError(
             f"Task {task.pk} was already retried as task {existing}; retry that one instead.", task_id=str(existing)
