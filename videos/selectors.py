@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from videos.engines.paragraphs.base import build_paragraphs
 from videos.engines.paragraphs.rules import RulesParagraphEngine
 from videos.engines.subtitles import cues_from_segments
 from videos.models import ProcessingTask, SubTask, Video
-from videos.taskmanager.rows import fetch, prepared, qualified, select
+from videos.taskmanager.rows import fetch, first, prepared, qualified, table
 
 
 def task_progress_rows(
@@ -32,8 +31,7 @@ def task_progress_rows(
     task, step = ProcessingTask._meta, SubTask._meta
     columns = ", ".join(qualified(field) for field in [*task_fields, *steps])
     sql = (
-        f"SELECT {columns} FROM {connection.ops.quote_name(task.db_table)}"
-        f" LEFT OUTER JOIN {connection.ops.quote_name(step.db_table)}"
+        f"SELECT {columns} FROM {table(ProcessingTask)} LEFT OUTER JOIN {table(SubTask)}"
         f" ON {qualified(step.get_field('task'))} = {qualified(task.pk)}"
         f" WHERE {qualified(task.get_field('owner'))} = %s AND {qualified(task.pk)} = %s"
         f" ORDER BY {qualified(step.get_field('position'))}"
@@ -76,11 +74,11 @@ def task_row(*, owner: User, task_id: Any) -> ProcessingTask:
     A starting request's read: written without the ORM's compiler (taskmanager.rows); the owner is the
     user already loaded, the video is read if used.
     """
-    found = select(ProcessingTask, {"pk": task_id, "owner": owner.pk})
-    if not found:
+    task = first(ProcessingTask, {"pk": task_id, "owner": owner.pk})
+    if task is None:
         raise ProcessingTask.DoesNotExist("No such task.")
-    found[0].owner = owner
-    return found[0]
+    task.owner = owner
+    return task
 
 
 def task_get(*, owner: User, task_id: Any, kind: str | None = None) -> ProcessingTask:

@@ -107,8 +107,8 @@ def task_submit(
 
 def _active_total() -> int:
     """Active tasks in all, from the trigger-kept counter row (this transaction's own insert included)."""
-    counter = rows.select(ActiveTaskCount, {"pk": 1})
-    return counter[0].active if counter else 0
+    counter = rows.first(ActiveTaskCount, {"pk": 1})
+    return counter.active if counter else 0
 
 
 def _exclusive_kinds(kind: str, group: str) -> list[str]:
@@ -174,11 +174,10 @@ def task_retry(*, task: ProcessingTask) -> ProcessingTask:
 
 
 def _refuse_second_retry(task: ProcessingTask) -> None:
-    retries = rows.select(ProcessingTask, {"retry_of": task.pk}, limit=1, defer=_COLUMNS_BUT_ID)
-    existing = retries[0].pk if retries else None
-    if existing is not None:
+    retry = rows.first(ProcessingTask, {"retry_of": task.pk}, defer=_COLUMNS_BUT_ID)
+    if retry is not None:
         raise AlreadyRetriedError(
-            f"Task {task.pk} was already retried as task {existing}; retry that one instead.", task_id=str(existing)
+            f"Task {task.pk} was already retried as task {retry.pk}; retry that one instead.", task_id=str(retry.pk)
         )
 
 

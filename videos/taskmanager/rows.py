@@ -161,6 +161,17 @@ def select(
     return [model.from_db(db.alias, names, row) for row in _fetch(db, sql, params, fields)]
 
 
+def first(model: type[M], where: Mapping[str, Any], **options: Any) -> M | None:
+    """The first row `select` finds (LIMIT 1), or None."""
+    found = select(model, where, limit=1, **options)
+    return found[0] if found else None
+
+
+def table(model: type[models.Model]) -> str:
+    """The model's table, quoted: for hand-written joins."""
+    return _table(_db(), model)
+
+
 def qualified(field: models.Field) -> str:
     """table.column of a concrete field, quoted: for hand-written joins."""
     db = _db()

@@ -51,8 +51,7 @@ _HEAVY = ("result",)
 
 def _locked(task_id: Any, where: dict[str, Any]) -> ProcessingTask | None:
     """The task row if `where` still holds, locked until commit (SQLite: the IMMEDIATE transaction is)."""
-    found = rows.select(ProcessingTask, {"pk": task_id, **where}, lock=True, defer=_HEAVY)
-    return found[0] if found else None
+    return rows.first(ProcessingTask, {"pk": task_id, **where}, lock=True, defer=_HEAVY)
 
 
 def transition(
@@ -178,12 +177,9 @@ def claim_next(worker_id: str, *, task_id: Any = None) -> ProcessingTask | None:
     if task_id is not None:
         pending["pk"] = task_id
     with transaction.atomic():
-        found = rows.select(
-            ProcessingTask, pending, order_by=("created_at",), limit=1, lock=True, skip_locked=True, defer=_HEAVY
-        )
-        if not found:
+        task = rows.first(ProcessingTask, pending, order_by=("created_at",), lock=True, skip_locked=True, defer=_HEAVY)
+        if task is None:
             return None
-        task = found[0]
         return transition(
             task.pk,
             "started",

@@ -163,3 +163,9 @@ def test_update_each_sets_one_value_per_row(user, tasks):
     messages = dict(ProcessingTask.objects.values_list("pk", "error_message"))
     assert messages[tasks[0].pk] == "first" and messages[tasks[3].pk] == 'a "quoted" one'
     assert sum(message is not None for message in messages.values()) == 2
+
+
+@pytest.mark.django_db
+def test_first_is_the_first_row_in_order_or_none(user, tasks):
+    assert rows.first(ProcessingTask, {"status": "failed"}, order_by=("created_at",)).pk == tasks[3].pk
+    assert rows.first(ProcessingTask, {"status": "failed", "owner": user.pk + 1}) is None
