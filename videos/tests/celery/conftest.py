@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from videos.tests.conftest import PYTHON, ROOT, subprocess_env
-from videos.tests.taskmanager.helpers import wait_for
+from videos.tests.taskmanager.helpers import popen_logged, wait_for
 from videos.tests.taskmanager.test_processes import free_port
 
 
@@ -38,7 +38,7 @@ def redis_url(tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
     port = free_port()
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     args += ["--dir", str(folder)]
-    proc = subprocess.Popen(args, stdout=(folder / "redis.log").open("ab"), stderr=subprocess.STDOUT)
+    proc = popen_logged(args, folder / "redis.log")
     try:
         if not wait_for(lambda: redis_answers(port), timeout=10, interval=0.05):
             pytest.fail(f"redis-server did not answer:\n{(folder / 'redis.log').read_text()[-2000:]}")
@@ -69,12 +69,11 @@ class CeleryWorker:
             PYTHON, "-m", "celery", "-A", "backend", "worker", "-P", "prefork", "-c", str(concurrency),
             "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO",
         ]  # fmt: skip
-        self.proc = subprocess.Popen(
+        self.proc = popen_logged(
             args,
+            log,
             cwd=ROOT,
             env=subprocess_env(**{"TASK_BACKEND": "celery", "CELERY_BROKER_URL": broker, **env}),
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 

@@ -4,6 +4,8 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
 
 from videos.models import ProcessingTask
 
@@ -48,3 +50,9 @@ def stop_processes(procs: Iterable[subprocess.Popen], timeout: float = 20) -> No
         proc.send_signal(signal.SIGTERM)
     for proc in procs:
         proc.wait(timeout)
+
+
+def popen_logged(args: list[str], log: Path, **kwargs: Any) -> subprocess.Popen:
+    """Start a process writing stdout and stderr to `log` (appended); the child keeps the only open copy."""
+    with log.open("ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, **kwargs)

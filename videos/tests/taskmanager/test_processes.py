@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from videos.models import ProcessingTask
 from videos.services.tasks import task_submit
 from videos.tests.conftest import PYTHON, ROOT, subprocess_env
-from videos.tests.taskmanager.helpers import stop_processes, wait_for
+from videos.tests.taskmanager.helpers import popen_logged, stop_processes, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +31,7 @@ class Server:
     def __init__(self, args: list[str], port: int, log: Path, **env: str) -> None:
         self.port = port
         self.log = log
-        self.proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=subprocess_env(**env),
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.proc = popen_logged(args, log, cwd=ROOT, env=subprocess_env(**env), start_new_session=True)
         if not wait_for(self.healthy, timeout=30, interval=0.1):
             self.stop()
             raise AssertionError(f"server did not come up:\n{log.read_text()[-3000:]}")
@@ -183,13 +176,7 @@ def test_two_runworker_processes_drain_200_tasks_each_exactly_once(transactional
     ]
     env = subprocess_env(TASK_POLL_SECONDS="0.1", TASK_WORKERS="3")
     workers = [
-        subprocess.Popen(
-            [PYTHON, "manage.py", "runworker"],
-            cwd=ROOT,
-            env=env,
-            stdout=(tmp_path / f"w{i}.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        popen_logged([PYTHON, "manage.py", "runworker"], tmp_path / f"w{i}.log", cwd=ROOT, env=env)
         for i in range(2)
     ]
     try:

@@ -9,7 +9,7 @@ import pytest
 from videos.models import ProcessingTask
 from videos.services.tasks import task_submit
 from videos.tests.conftest import PYTHON, ROOT, subprocess_env
-from videos.tests.taskmanager.helpers import stop_processes, wait_for
+from videos.tests.taskmanager.helpers import popen_logged, stop_processes, wait_for
 from videos.tests.webhooks.receiver import Received, Receiver
 from videos.webhooks.models import WebhookDelivery
 from videos.webhooks.services import webhook_endpoint_create
@@ -26,13 +26,8 @@ def runworker(tmp_path, name: str) -> subprocess.Popen:  # noqa: ANN001
         WEBHOOK_TIMEOUT_S="5",
         WEBHOOK_RETRY_BASE_S="0.5",
     )
-    return subprocess.Popen(
-        [PYTHON, "manage.py", "runworker"],
-        cwd=ROOT,
-        env=env,
-        stdout=(tmp_path / f"{name}.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    return popen_logged(
+        [PYTHON, "manage.py", "runworker"], tmp_path / f"{name}.log", cwd=ROOT, env=env, start_new_session=True
     )
 
 
