@@ -76,7 +76,7 @@ TEMPLATES = [
     },
 ]
 
-# Database: SQLite file by default (WAL, IMMEDIATE transactions, busy timeout); DATABASE_URL for PostgreSQL.
+# Database: SQLite file by default (WAL, IMMEDIATE transactions, short lock waits); DATABASE_URL for PostgreSQL.
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var"))
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'montage.sqlite3'}")
 # CONN_MAX_AGE > 0 keeps each thread's connection (worth it on PostgreSQL, where a connection is a process).
@@ -85,6 +85,7 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["ENGINE"] = "backend.sqlite"  # Django's, with short waits for the write lock
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
