@@ -104,6 +104,18 @@ def load(port: int, requests: list[list[tuple]]) -> dict[str, float]:
     }
 
 
+def settle(env: dict[str, str], timeout: float = 120) -> None:
+    """Wait until the server has run every task it queued, so that the next phase starts on a quiet server."""
+    from videos.models import ProcessingTask
+
+    active = ProcessingTask.objects.filter(status__in=["pending", "processing"])
+    deadline = time.monotonic() + timeout
+    while env.get("TASK_AUTOSTART") != "0" and active.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{active.count()} tasks still active after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, float]]:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
@@ -116,7 +128,7 @@ def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) 
     names = ("create", "bare_insert", "status", "bare_select", "create_alone", "bare_insert_alone")
     phases: dict[str, list[dict[str, float]]] = {k: [] for k in names}
 
-    def creates(port: int, run: int, suffix: str = "") -> None:
+    def creates(port: int, run: int, suffix: str = "", env: dict[str, str] = env) -> None:
         order = ["create", "bare_insert"] if run % 2 == 0 else ["bare_insert", "create"]
         for phase in order:
             if phase == "create":  # a fresh failed task per request: a task is retried at most once
@@ -132,6 +144,7 @@ def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) 
             else:
                 batches = [[("POST", "/bench/insert", tokens[c])] * n for c in range(CLIENTS)]
             phases[phase + suffix].append(load(port, batches))
+            settle(env)
 
     with gunicorn(env, workdir / "gunicorn.log") as port:
         for run in range(args.runs):
@@ -147,9 +160,10 @@ def api_benchmark(env: dict[str, str], args: argparse.Namespace, workdir: Path) 
                 phases[phase].append(load(port, batches))
     # The create request alone: the same server without its TaskManager, so the tasks created are not
     # run meanwhile (above, every create also costs the server the run of the task it queued).
-    with gunicorn({**env, "TASK_AUTOSTART": "0"}, workdir / "gunicorn-idle.log") as port:
+    idle = {**env, "TASK_AUTOSTART": "0"}
+    with gunicorn(idle, workdir / "gunicorn-idle.log") as port:
         for run in range(args.runs):
-            creates(port, run, "_alone")
+            creates(port, run, "_alone", idle)
     return {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for name, runs in phases.items()}
 
 
