@@ -8,6 +8,7 @@
    latency (started_at - created_at), against a bare loop doing the same three row writes per task.
 
     .venv/bin/python bench/bench_tasks.py [--runs 3] [--requests 100] [--tasks 2000] [--database-url URL]
+                                          [--api-only] [--sqlite-engine django.db.backends.sqlite3]
 
 Figures go to docs/BENCHMARKS.md (section "Task system").
 """
@@ -38,10 +39,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    parser.add_argument("--api-only", action="store_true", help="the API phases alone (implies --no-write)")
+    parser.add_argument(
+        "--sqlite-engine", default="", help="another SQLite backend, e.g. django.db.backends.sqlite3 (Django's own)"
+    )
     return parser.parse_args()
 
 
-def configure(database_url: str, workdir: Path) -> dict[str, str]:
+def configure(database_url: str, workdir: Path, sqlite_engine: str = "") -> dict[str, str]:
     env = {
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
@@ -57,6 +62,7 @@ def configure(database_url: str, workdir: Path) -> dict[str, str]:
         "TASK_POLL_SECONDS": "0.5",
         # Persistent connections, as the README recommends for PostgreSQL (ignored cost on SQLite).
         "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60"),
+        "BENCH_SQLITE_ENGINE": sqlite_engine,
     }
     os.environ.update(env)
     return env
@@ -286,13 +292,7 @@ def query_counts() -> dict[str, float]:
     }
 
 
-def report(
-    api: dict[str, dict[str, float]],
-    drain: dict[str, float],
-    args: argparse.Namespace,
-    vendor: str,
-    queries: dict[str, float],
-) -> str:
+def api_report(api: dict[str, dict[str, float]], args: argparse.Namespace, vendor: str) -> str:
     def row(name: str, ours: str, bare: str) -> str:
         o, b = api[ours], api[bare]
         return (
@@ -300,10 +300,11 @@ def report(
             f"{o['p50_ms']:.1f} / {o['p99_ms']:.1f} | {b['p50_ms']:.1f} / {b['p99_ms']:.1f} |"
         )
 
+    engine = f" ({args.sqlite_engine})" if args.sqlite_engine else ""
     return "\n".join(
         [
-            f"Database: {vendor}; {CLIENTS} concurrent loopback clients, {args.requests} requests each per phase; "
-            f"gunicorn 2 workers x 8 threads with the TaskManager running; median of {args.runs} runs.",
+            f"Database: {vendor}{engine}; {CLIENTS} concurrent loopback clients, {args.requests} requests each per "
+            f"phase; gunicorn 2 workers x 8 threads with the TaskManager running; median of {args.runs} runs.",
             "",
             "| operation | ours req/s | bare DRF req/s | ratio | ours p50 / p99 ms | bare p50 / p99 ms |",
             "|---|---|---|---|---|---|",
@@ -314,6 +315,20 @@ def report(
                 "create_alone",
                 "bare_insert_alone",
             ),
+        ]
+    )
+
+
+def report(
+    api: dict[str, dict[str, float]],
+    drain: dict[str, float],
+    args: argparse.Namespace,
+    vendor: str,
+    queries: dict[str, float],
+) -> str:
+    return "\n".join(
+        [
+            api_report(api, args, vendor),
             "",
             f"Drain of {args.tasks} no-op tasks (2 worker threads, submitted from one thread while they run):",
             "",
@@ -373,11 +388,14 @@ def main() -> None:
     args = parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        env = configure(args.database_url, workdir)
+        env = configure(args.database_url, workdir, args.sqlite_engine)
         migrate_and_setup()
         from django.db import connection
 
         api = api_benchmark(env, args, workdir)
+        if args.api_only:
+            print(api_report(api, args, connection.vendor))
+            return
         drain = drain_benchmark(args)
         queries = query_counts()
         body = report(api, drain, args, connection.vendor, queries)
