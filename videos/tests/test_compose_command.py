@@ -95,6 +95,7 @@ def test_ctrl_c_cancels_the_task(transactional_db, user, tmp_path):  # noqa: ANN
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, like a shell job
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     try:
         seen = ""
@@ -114,6 +115,12 @@ def test_ctrl_c_cancels_the_task(transactional_db, user, tmp_path):  # noqa: ANN
     assert not task_tmp_dir(task.pk).exists()
     leftovers = [p for p in Path("/proc").glob("[0-9]*/cmdline") if _mentions(p, str(task_tmp_dir(task.pk)))]
     assert not leftovers, "an ffmpeg of the cancelled task is still running"
+
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """Ctrl-C's default action, as a terminal's foreground job has it: a suite run in the background
+    (`make test &`, CI's two passes side by side) hands its children SIGINT ignored, and Python keeps that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _mentions(cmdline: Path, text: str) -> bool:
