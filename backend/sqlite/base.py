@@ -15,25 +15,27 @@ import os
 import sqlite3
 import threading
 import time
+from collections import defaultdict
 from typing import Any
 
 from django.db.backends.sqlite3 import base
 
 # What SQLite itself waits per try: its sleeps of 1 and 2 ms, then "busy" back to us.
 SQLITE_WAIT_PER_TRY_MS = 5
-ONE_ASKER = threading.Lock()  # the thread of this process that keeps asking SQLite; the others queue here
+# Per database file: the thread of this process that keeps asking SQLite holds its lock, the others queue on it.
+_askers: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
-def _fresh_asker_after_fork() -> None:
-    global ONE_ASKER  # a child forked while a thread held it would otherwise start with it held
-    ONE_ASKER = threading.Lock()
+def _fresh_askers_after_fork() -> None:
+    _askers.clear()  # a child forked while a thread held one would otherwise start with it held
 
 
-os.register_at_fork(after_in_child=_fresh_asker_after_fork)
+os.register_at_fork(after_in_child=_fresh_askers_after_fork)
 
 
 class LockWaitingConnection(sqlite3.Connection):
     lock_wait_seconds = 5.0
+    database = ""
 
 
 class LockWaitingCursor(base.SQLiteCursorWrapper):
@@ -64,7 +66,8 @@ class LockWaitingCursor(base.SQLiteCursorWrapper):
                 raise
         # One thread per process asks again every few ms; the others wait their turn without waking up.
         deadline = time.monotonic() + self.connection.lock_wait_seconds
-        if not ONE_ASKER.acquire(timeout=self.connection.lock_wait_seconds):
+        asker = _askers[self.connection.database]
+        if not asker.acquire(timeout=self.connection.lock_wait_seconds):
             return run(*args)
         try:
             while True:
@@ -74,7 +77,7 @@ class LockWaitingCursor(base.SQLiteCursorWrapper):
                     if not self._refused_untouched(error) or time.monotonic() >= deadline:
                         raise
         finally:
-            ONE_ASKER.release()
+            asker.release()
 
     def _refused_untouched(self, error: sqlite3.OperationalError) -> bool:
         """Busy while no transaction was open: the statement did nothing and can simply run again."""
@@ -88,6 +91,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> LockWaitingConnection:
         conn = super().get_new_connection(conn_params)  # the init commands wait the whole timeout
         conn.lock_wait_seconds = float(conn_params.get("timeout", 5.0))
+        conn.database = str(conn_params["database"])
         conn.execute(f"PRAGMA busy_timeout = {SQLITE_WAIT_PER_TRY_MS}")
         return conn
 

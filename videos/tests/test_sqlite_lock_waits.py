@@ -173,3 +173,33 @@ def test_many_waiting_threads_all_get_through(db_file: Path) -> None:
     holder.join()
     assert errors == []
     assert names(db_file) == sorted(["holder", *(f"t{i}" for i in range(8))])
+
+
+def test_a_wait_on_one_database_does_not_hold_up_another(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+        setup = sqlite3.connect(folder / "db.sqlite3", isolation_level=None)
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE item (name TEXT PRIMARY KEY)")
+        setup.close()
+    long_hold = hold_write_lock(first / "db.sqlite3", 3)
+    waiting = threading.Thread(target=lambda: insert(open_db(first / "db.sqlite3", timeout=10), "late"))
+    waiting.start()  # asks about the first file for 3 s
+    time.sleep(0.1)
+    short_hold = hold_write_lock(second / "db.sqlite3", HOLD_SECONDS)
+    started = time.monotonic()
+    insert(open_db(second / "db.sqlite3", timeout=10), "soon")
+    assert time.monotonic() - started < 2.0  # not queued behind the first file's asker
+    for thread in (short_hold, long_hold, waiting):
+        thread.join()
+    assert names(first / "db.sqlite3") == ["holder", "late"]
+    assert names(second / "db.sqlite3") == ["holder", "soon"]
+
+
+def insert(db, name: str) -> None:  # noqa: ANN001
+    try:
+        with db.cursor() as cursor:
+            cursor.execute("INSERT INTO item VALUES (%s)", [name])
+    finally:
+        db.close()
