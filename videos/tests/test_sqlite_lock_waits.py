@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from django.db.utils import ConnectionHandler, IntegrityError, OperationalError
 
+from backend.sqlite.base import _askers
+from videos.tests.taskmanager.helpers import wait_for
+
 HOLD_SECONDS = 0.3
 
 
@@ -51,14 +54,17 @@ def own_database_files(django_db_blocker) -> Iterator[None]:  # noqa: ANN001
         yield
 
 
-@pytest.fixture
-def db_file(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "locks.sqlite3"
+def new_db(path: Path) -> Path:
     setup = sqlite3.connect(path, isolation_level=None)
     setup.execute("PRAGMA journal_mode=WAL")
     setup.execute("CREATE TABLE item (name TEXT PRIMARY KEY)")
     setup.close()
-    yield path
+    return path
+
+
+@pytest.fixture
+def db_file(tmp_path: Path) -> Path:
+    return new_db(tmp_path / "locks.sqlite3")
 
 
 def hold_write_lock(path: Path, seconds: float) -> threading.Thread:
@@ -176,25 +182,19 @@ def test_many_waiting_threads_all_get_through(db_file: Path) -> None:
 
 
 def test_a_wait_on_one_database_does_not_hold_up_another(tmp_path: Path) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
-    for folder in (first, second):
-        folder.mkdir()
-        setup = sqlite3.connect(folder / "db.sqlite3", isolation_level=None)
-        setup.execute("PRAGMA journal_mode=WAL")
-        setup.execute("CREATE TABLE item (name TEXT PRIMARY KEY)")
-        setup.close()
-    long_hold = hold_write_lock(first / "db.sqlite3", 3)
-    waiting = threading.Thread(target=lambda: insert(open_db(first / "db.sqlite3", timeout=10), "late"))
-    waiting.start()  # asks about the first file for 3 s
-    time.sleep(0.1)
-    short_hold = hold_write_lock(second / "db.sqlite3", HOLD_SECONDS)
+    first, second = new_db(tmp_path / "first.sqlite3"), new_db(tmp_path / "second.sqlite3")
+    long_hold = hold_write_lock(first, 3)
+    waiting = threading.Thread(target=lambda: insert(open_db(first, timeout=10), "late"))
+    waiting.start()
+    assert wait_for(lambda: _askers[str(first)].locked(), timeout=5)  # it asks about the first file for 3 s
+    short_hold = hold_write_lock(second, HOLD_SECONDS)
     started = time.monotonic()
-    insert(open_db(second / "db.sqlite3", timeout=10), "soon")
+    insert(open_db(second, timeout=10), "soon")
     assert time.monotonic() - started < 2.0  # not queued behind the first file's asker
     for thread in (short_hold, long_hold, waiting):
         thread.join()
-    assert names(first / "db.sqlite3") == ["holder", "late"]
-    assert names(second / "db.sqlite3") == ["holder", "soon"]
+    assert names(first) == ["holder", "late"]
+    assert names(second) == ["holder", "soon"]
 
 
 def insert(db, name: str) -> None:  # noqa: ANN001
