@@ -4,7 +4,7 @@ SQLite's own busy handler sleeps 1, 2, 5, 10, 15 ... 100 ms between tries: a wri
 races sleeps far longer than the lock was held, and under a few dozen writers (request threads, task
 workers, other processes) that becomes the tail latency. Here SQLite waits at most 5 ms per try (sleeps
 of 1-2 ms), and a statement refused while no transaction was open, which therefore did nothing, is
-tried again until the configured `timeout` runs out. One thread per process does the asking; the
+tried again until the configured `timeout` runs out. One thread per process and file does the asking; the
 others queue on a lock that wakes them without polling. Transactions are IMMEDIATE (settings): they
 take the write lock at BEGIN, which is retried like any statement, and meet no lock after it.
 """
@@ -64,7 +64,7 @@ class LockWaitingCursor(base.SQLiteCursorWrapper):
         except sqlite3.OperationalError as error:
             if not self._refused_untouched(error):
                 raise
-        # One thread per process asks again every few ms; the others wait their turn without waking up.
+        # One thread per process and file asks again every few ms; the others wait without waking up.
         deadline = time.monotonic() + self.connection.lock_wait_seconds
         asker = _askers[self.connection.database]
         if not asker.acquire(timeout=self.connection.lock_wait_seconds):
