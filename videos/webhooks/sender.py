@@ -53,26 +53,32 @@ def _unclaimed(now: Any) -> Q:
     return Q(locked_until__isnull=True) | Q(locked_until__lt=now)
 
 
-def claim_batch(owner_id: str, *, busy: set[Any], limit: int = BATCH) -> list[WebhookDelivery]:
-    """Take up to `limit` due deliveries of one endpoint (not one in `busy`) for this thread."""
-    now = timezone.now()
-    due = (
-        WebhookDelivery.objects.filter(Q(status=Status.PENDING, next_attempt_at__lte=now) & _unclaimed(now))
-        .filter(endpoint__enabled=True)
-        .exclude(endpoint_id__in=list(busy))
-        .order_by("next_attempt_at", "created_at")
+def _due(now: Any) -> Any:
+    """Deliveries due now, unclaimed, to enabled endpoints."""
+    return WebhookDelivery.objects.filter(
+        Q(status=Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True) & _unclaimed(now)
     )
-    if not due.exists():  # a plain read first: an idle sender never takes SQLite's write lock
-        return []
+
+
+def next_endpoint(*, busy: set[Any]) -> Any | None:
+    """The endpoint of the oldest due delivery, not one in `busy`; a plain read, so an idle sender never
+    takes SQLite's write lock."""
+    due = _due(timezone.now()).exclude(endpoint_id__in=list(busy)).order_by("next_attempt_at", "created_at")
+    return due.values_list("endpoint_id", flat=True).first()
+
+
+def claim_batch(owner_id: str, endpoint_id: Any, *, limit: int = BATCH) -> list[WebhookDelivery]:
+    """Take up to `limit` due deliveries of the endpoint for this thread (none if another took them first)."""
+    now = timezone.now()
+    due = _due(now).filter(endpoint_id=endpoint_id).order_by("next_attempt_at", "created_at")
     if connection.features.has_select_for_update_skip_locked:
         due = due.select_for_update(skip_locked=True, of=("self",))
     token = f"{owner_id}/{uuid.uuid4().hex[:12]}"
     lease = timedelta(seconds=settings.WEBHOOK_TIMEOUT_S * limit + 30)
     with transaction.atomic():
-        endpoint_id = due.values_list("endpoint_id", flat=True).first()
-        if endpoint_id is None:
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        if not ids:
             return []
-        ids = list(due.filter(endpoint_id=endpoint_id).values_list("pk", flat=True)[:limit])
         WebhookDelivery.objects.filter(Q(pk__in=ids, status=Status.PENDING) & _unclaimed(now)).update(
             lock_token=token, locked_until=now + lease
         )
@@ -80,9 +86,9 @@ def claim_batch(owner_id: str, *, busy: set[Any], limit: int = BATCH) -> list[We
 
 
 def release(deliveries: list[WebhookDelivery]) -> None:
-    """Give claimed deliveries back untried (the batch stopped at a failing receiver)."""
-    for delivery in deliveries:
-        WebhookDelivery.objects.filter(pk=delivery.pk, lock_token=delivery.lock_token).update(
+    """Give claimed deliveries back untried (the batch stopped at a failing receiver): one UPDATE."""
+    if deliveries:
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries], lock_token=deliveries[0].lock_token).update(
             lock_token="", locked_until=None
         )
 
@@ -231,8 +237,8 @@ def send_due(owner_id: str = "inline:0:0") -> int:
     """Send every due delivery now in this thread (tests, `manage.py` scripts); returns attempts made."""
     sent = 0
     with Connections() as pool:
-        while batch := claim_batch(owner_id, busy=set()):
-            sent += send_batch(pool, batch)
+        while (endpoint_id := next_endpoint(busy=set())) is not None:
+            sent += send_batch(pool, claim_batch(owner_id, endpoint_id))
     return sent
 
 
@@ -307,24 +313,26 @@ class WebhookSender:
             connections.close_all()
 
     def _one_batch(self, pool: Connections) -> bool:
-        """Claim and send one batch; False when nothing was due."""
+        """Claim and send one batch; False when nothing was due.
+
+        The endpoint is this thread's before its deliveries are claimed, so two threads of this process
+        never claim for the same endpoint (one would have to give its batch back)."""
         try:
             with self._lock:
                 busy = set(self._busy)
-            batch = claim_batch(self.worker_id, busy=busy)
-            if not batch:
+            endpoint_id = next_endpoint(busy=busy)
+            if endpoint_id is None:
                 return False
-            endpoint_id = batch[0].endpoint_id
             with self._lock:
-                if endpoint_id in self._busy:  # another thread took the same endpoint meanwhile
-                    release(batch)
+                if endpoint_id in self._busy:  # another thread took it meanwhile: look for another
                     return True
                 self._busy.add(endpoint_id)
-            if len(batch) == BATCH:
-                self.wake()  # more may be due: let an idle thread look for other endpoints
             try:
+                batch = claim_batch(self.worker_id, endpoint_id)
+                if len(batch) == BATCH:
+                    self.wake()  # more may be due: let an idle thread look for other endpoints
                 send_batch(pool, batch)
-                if len(batch) < BATCH:  # still holding the endpoint: its next deliveries gather meanwhile
+                if 0 < len(batch) < BATCH:  # still holding the endpoint: its next deliveries gather meanwhile
                     self._stop.wait(LINGER_S)
             finally:
                 with self._lock:

@@ -1,14 +1,18 @@
-"""The TaskManager's sender threads: a hanging receiver holds up neither tasks nor other endpoints."""
+"""The TaskManager's sender threads: a hanging receiver holds up neither tasks nor other endpoints, and
+threads never claim for the same endpoint."""
 
 import time
 
 import pytest
+from django.utils import timezone
 
 from videos.models import ProcessingTask
 from videos.services.tasks import task_submit
 from videos.tests.taskmanager.helpers import wait_for
 from videos.tests.webhooks.receiver import Receiver
+from videos.webhooks import sender as sender_module
 from videos.webhooks.models import WebhookDelivery
+from videos.webhooks.sender import WebhookSender
 from videos.webhooks.services import webhook_endpoint_create
 
 pytestmark = pytest.mark.slow
@@ -59,3 +63,25 @@ def test_the_task_managers_senders_deliver_each_event_once(task_manager, setting
     assert wait_for(lambda: WebhookDelivery.objects.filter(status="succeeded").count() == 60, 20)
     ids = receiver.ids()
     assert len(ids) == 60 and len(set(ids)) == 60
+
+
+def test_a_processs_threads_never_claim_the_same_endpoint_so_no_batch_is_given_back(
+    transactional_db, monkeypatch, user, receiver
+):
+    endpoint = webhook_endpoint_create(owner=user, url=receiver.url)
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(endpoint=endpoint, event="ping", payload="{}", next_attempt_at=timezone.now())
+        for _ in range(100)
+    )
+    given_back: list[int] = []
+    monkeypatch.setattr(sender_module, "release", lambda batch: given_back.append(len(batch)))
+    sender = WebhookSender("test:1:0", threads=4)
+    sender.start()
+    try:
+        for _ in range(4):  # every thread looks at once: each would claim a batch of the one endpoint
+            sender.wake()
+        assert wait_for(lambda: WebhookDelivery.objects.filter(status="succeeded").count() == 100, 20)
+    finally:
+        sender.stop()
+    assert given_back == []
+    assert sorted(receiver.ids()) == sorted(str(pk) for pk in WebhookDelivery.objects.values_list("pk", flat=True))
