@@ -58,29 +58,29 @@ def task_submit(
 ) -> ProcessingTask:
     """Queue a task of `kind`, enforcing the per-(video, kind), per-user and global limits atomically.
 
-    Per user: counted under the owner's lock. Global: the insert's trigger bumps the one counter row
-    and holds it until commit, so concurrent creators of all users read exact figures in turn.
+    Both counted after the insert, in one statement: per user under the owner's lock; globally from the
+    one counter row, which the insert's trigger bumps and holds until commit, so concurrent creators of
+    all users read exact figures in turn. A second retry of a task is refused by the unique index on
+    `retry_of`, whoever inserts it.
     """
     spec = get_job(kind)
     try:
         with transaction.atomic():
             lock_owner_tasks(owner.pk)
-            if retry_of is not None:
-                _refuse_second_retry(retry_of)
             if video is not None and not Video.objects.filter(pk=video.pk).exists():
                 raise VideoGoneError()
             if video is not None:
                 _clear_the_way(video=video, kinds=_exclusive_kinds(kind, spec.video_group), force=force)
-            active = {"owner": owner.pk, "status__in": ProcessingTask.ACTIVE}
-            if rows.count(ProcessingTask, active) >= settings.MAX_CONCURRENT_TASKS_PER_USER:
+            task = ProcessingTask(owner=owner, kind=kind, args=args or {}, video=video, retry_of=retry_of)
+            rows.insert([task])  # a second retry stops here, at the unique index on retry_of
+            mine, everyone = _active_counts(owner.pk)  # ours included: over a limit, it is rolled back
+            if mine > settings.MAX_CONCURRENT_TASKS_PER_USER:
                 raise UserTaskLimitError(
                     f"You already have {settings.MAX_CONCURRENT_TASKS_PER_USER} active tasks "
                     "(the limit); wait for one to finish or cancel one.",
                     retry_after=10,
                 )
-            task = ProcessingTask(owner=owner, kind=kind, args=args or {}, video=video, retry_of=retry_of)
-            rows.insert([task])
-            if _active_total() > settings.MAX_GLOBAL_CONCURRENT_TASKS:  # ours included: rolled back
+            if everyone > settings.MAX_GLOBAL_CONCURRENT_TASKS:
                 raise ServerBusyError(retry_after=15)
             SubTask.objects.bulk_create(
                 SubTask(task=task, name=name, position=i, weight=weight)
@@ -105,10 +105,21 @@ def task_submit(
     return task
 
 
-def _active_total() -> int:
-    """Active tasks in all, from the trigger-kept counter row (this transaction's own insert included)."""
-    counter = rows.first(ActiveTaskCount, {"pk": 1})
-    return counter.active if counter else 0
+def _active_counts(owner_id: int) -> tuple[int, int]:
+    """The owner's active tasks and everyone's (the trigger-kept counter row), this transaction's insert
+    included: one statement, read under the owner's lock and after the insert that holds the counter row."""
+    task, counter = ProcessingTask._meta, ActiveTaskCount._meta
+    statuses = ", ".join(["%s"] * len(ProcessingTask.ACTIVE))
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM {rows.table(ProcessingTask)}"
+        f" WHERE {rows.qualified(task.get_field('owner'))} = %s AND {rows.qualified(task.get_field('status'))}"
+        f" IN ({statuses})), (SELECT {rows.qualified(counter.get_field('active'))} FROM {rows.table(ActiveTaskCount)}"
+        f" WHERE {rows.qualified(counter.pk)} = 1)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [owner_id, *ProcessingTask.ACTIVE])
+        mine, everyone = cursor.fetchone()
+    return int(mine), int(everyone or 0)
 
 
 def _exclusive_kinds(kind: str, group: str) -> list[str]:
@@ -165,8 +176,8 @@ def task_cancel(*, task: ProcessingTask, wait: float = CANCEL_WAIT_SECONDS) -> P
 def task_retry(*, task: ProcessingTask) -> ProcessingTask:
     """A new task with the same kind, arguments and video as a failed or cancelled one; at most one per task.
 
-    task_submit looks the existing retry up under the owner's lock, and a unique index on `retry_of`
-    refuses a second one whatever process inserts it.
+    A unique index on `retry_of` refuses a second one whatever process inserts it; task_submit then
+    names the first.
     """
     if task.status not in (ProcessingTask.Status.FAILED, ProcessingTask.Status.CANCELLED):
         raise NotRetryableError(f"The task is {task.status}; only failed or cancelled tasks can be retried.")

@@ -88,15 +88,6 @@ def update(model: type[models.Model], where: Mapping[str, Any], **changes: Any) 
         return cursor.rowcount
 
 
-def count(model: type[models.Model], where: Mapping[str, Any]) -> int:
-    """How many rows match `where`."""
-    db = _db()
-    condition, params = _where(db, model, where)
-    with db.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {_table(db, model)} WHERE {condition}", params)
-        return int(cursor.fetchone()[0])
-
-
 def update_each(model: type[models.Model], name: str, values: Mapping[Any, Any]) -> None:
     """Set field `name` row by row: {primary key: value}, one statement run for every row (executemany)."""
     db = _db()

@@ -170,6 +170,16 @@ def test_second_retry_is_409_already_retried_with_the_first_retrys_id(db, user, 
     assert body["task_id"] == first
 
 
+def test_a_second_retry_is_409_already_retried_even_at_the_users_limit(db, user, api, settings):
+    """The limit is counted after the insert, which the unique index on retry_of refuses first."""
+    settings.MAX_CONCURRENT_TASKS_PER_USER = 1
+    old, other = finished_task(user), finished_task(user)
+    first = retry(api, old).json()["task_id"]  # now at the limit
+    assert assert_error(retry(api, old), 409, "already_retried")["task_id"] == first
+    assert_error(retry(api, other), 429, "user_task_limit")
+    assert ProcessingTask.objects.filter(status="pending").count() == 1
+
+
 def test_concurrent_retries_make_exactly_one(transactional_db, user, settings):
     from videos.services.tasks import task_retry
 
