@@ -355,14 +355,14 @@ def report(
             "",
             "Reading: a no-op task costs two short write transactions (the claim, which also starts its first "
             "step, and the final status carrying the step's end), each visible to readers at once; the bare loop "
-            "writes three rows in three statements. Creating a task takes the owner's lock, counts the owner's "
-            "active tasks, inserts the task (a trigger bumps the active-task counter row, held to commit) and its"
-            " steps; TaskProgress is one query and no serializer. The hot statements are written without the "
-            "ORM's query compiler (videos/taskmanager/rows.py). In the first create row every request also "
-            "costs the server the run of the task it queued (the bare insert queues nothing), and on SQLite "
-            "every create, throttle write and task transition queues for the one write lock (the p99 is SQLite's"
-            " sleeping retries); the third row is the request alone. On this shared 2-core machine figures move "
-            "by a third from run to run: compare ratios within one run.",
+            "writes three rows in three statements. Creating a task takes the owner's lock, inserts the task (a "
+            "trigger bumps the active-task counter row, held to commit), counts the owner's and everyone's active"
+            " tasks in one statement and inserts its steps; TaskProgress is one query and no serializer. The hot "
+            "statements are written without the ORM's query compiler (videos/taskmanager/rows.py). In the first "
+            "create row every request also costs the server the run of the task it queued (the bare insert queues"
+            " nothing), and on SQLite every create, throttle write and task transition queues for the one write "
+            "lock (the p99 is SQLite's sleeping retries); the third row is the request alone. On this shared "
+            "2-core machine figures move by a third from run to run: compare ratios within one run.",
         ]
     )
 
