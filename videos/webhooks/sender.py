@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from videos.net.url_guard import UnsafeURLError, check_url
@@ -53,7 +53,7 @@ def _unclaimed(now: Any) -> Q:
     return Q(locked_until__isnull=True) | Q(locked_until__lt=now)
 
 
-def _due(now: Any) -> Any:
+def _due(now: Any) -> QuerySet[WebhookDelivery]:
     """Deliveries due now, unclaimed, to enabled endpoints."""
     return WebhookDelivery.objects.filter(
         Q(status=Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True) & _unclaimed(now)
