@@ -61,7 +61,7 @@ def task_submit(
     Both counted after the insert, in one statement: per user under the owner's lock; globally from the
     one counter row, which the insert's trigger bumps and holds until commit, so concurrent creators of
     all users read exact figures in turn. A second retry of a task is refused by the unique index on
-    `retry_of`, whoever inserts it.
+    `retry_of`, whoever inserts it, and named as such before any other refusal.
     """
     spec = get_job(kind)
     try:
@@ -88,6 +88,10 @@ def task_submit(
             )
             hooks.announce(task, "queued")  # none -> pending: the creation is a transition too
             transaction.on_commit(lambda: get_backend().enqueue(task.pk))
+    except (VideoGoneError, TaskConflictError, UserTaskLimitError, ServerBusyError):
+        if retry_of is not None:  # a second retry is refused as such first, whatever else is in the way
+            _refuse_second_retry(retry_of)
+        raise
     except IntegrityError:
         # A unique index caught a concurrent twin the checks above could not see (a second retry, a second
         # active task on the video), or the video went.

@@ -13,7 +13,7 @@ from rest_framework.test import APIRequestFactory
 from videos.api.idempotency import request_fingerprint
 from videos.idempotency.models import IdempotencyKey
 from videos.idempotency.services import STALE_CLAIM_SECONDS, idempotency_claim, idempotency_purge
-from videos.models import ProcessingTask
+from videos.models import ProcessingTask, Video
 from videos.services.tasks import task_submit
 from videos.tests.api.test_tasks_api import assert_error, finished_task
 from videos.tests.taskmanager.test_concurrency import in_threads
@@ -178,6 +178,15 @@ def test_a_second_retry_is_409_already_retried_even_at_the_users_limit(db, user,
     assert assert_error(retry(api, old), 409, "already_retried")["task_id"] == first
     assert_error(retry(api, other), 429, "user_task_limit")
     assert ProcessingTask.objects.filter(status="pending").count() == 1
+
+
+def test_a_second_retry_is_409_already_retried_while_the_first_holds_the_video(db, user, api):
+    """The first retry is active on the video: the second is named a second retry, not a task conflict."""
+    video = Video.objects.create(owner=user, file="videos/x.mp4")
+    old = finished_task(user, video=video)
+    first = retry(api, old).json()["task_id"]
+    assert assert_error(retry(api, old), 409, "already_retried")["task_id"] == first
+    assert ProcessingTask.objects.filter(video=video, status="pending").count() == 1
 
 
 def test_concurrent_retries_make_exactly_one(transactional_db, user, settings):
