@@ -33,6 +33,7 @@ from videos.tests.fake_openai import (  # noqa: F401 - fake_openai is the fixtur
     fake_openai,
 )
 from videos.tests.taskmanager.helpers import progress_readings, wait_for, wait_status
+from videos.tests.taskmanager.test_concurrency import in_threads
 
 pytestmark = pytest.mark.slow
 
@@ -283,15 +284,24 @@ def test_a_video_whose_file_is_gone_fails_clearly(transactional_db, user, openai
 
 # Progress, cancel, force (real worker threads) -------------------------------------------------
 def test_progress_is_monotonic_weighted_and_100_only_at_completion(task_manager, user, openai):  # noqa: ANN001
-    """Slow answers keep the job in `transcribing` while a reader samples the task row."""
+    """A slow answer keeps the job in `transcribing` while one reader samples the task row and another
+    reads it while the answer is held back (a sampler alone can be starved past the wait on a busy host)."""
     openai.script_transcriptions(slow(1.0))
     video = clip_video(user)
     task = transcription_start(owner=user, video=video)
-    readings = progress_readings(task.pk)
+
+    def observe(reader: int) -> object:
+        if reader == 0:
+            return progress_readings(task.pk)
+        assert wait_for(lambda: len(openai.transcription_requests) == 1, timeout=20)
+        return ProcessingTask.objects.values_list("status", "stage").get(pk=task.pk)
+
+    readings, held = in_threads(2, observe)
+    assert held == ("processing", "transcribing"), held
+    assert isinstance(readings, list), readings
     progress = [p for _, p, _ in readings]
     assert progress == sorted(progress)
     assert [r for r in readings if r[1] >= 100] == [r for r in readings if r[0] == "completed"]
-    assert {stage for status, _, stage in readings if status == "processing"} >= {"transcribing"}
     assert any(status == "processing" and p == pytest.approx(STEPS["extracting_audio"]) for status, p, _ in readings)
     assert readings[-1][:2] == ("completed", 100.0)
     weights = {s.name: s.weight for s in SubTask.objects.filter(task=task)}
