@@ -141,7 +141,11 @@ _timers = _Timers()
 
 
 class Throttle:
-    """Calls `save` at most once per `interval`; the last change always gets saved (by a timer)."""
+    """Calls `save` at most once per `interval`; the last change always gets saved (by a timer).
+
+    Saves never overlap: the timer's trailing save and a flush from the job's thread would otherwise
+    each read the state and commit in either order, and an older total could land last (progress
+    readers see going down)."""
 
     def __init__(self, save: Callable[[], None], interval: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._save = save
@@ -152,6 +156,7 @@ class Throttle:
         self._pending = 0  # the generation of the scheduled trailing save (0: none)
         self._generation = 0
         self._closed = False
+        self._saving = threading.RLock()  # held across a save: reading the state and committing it
 
     def touch(self) -> None:
         """Something changed: save now if allowed, otherwise make sure a save follows soon."""
@@ -166,14 +171,14 @@ class Throttle:
                     _timers.call_at(time.monotonic() + wait, lambda: self._fire(generation))
                 return
             self._last = self._clock()
-        self._save()
+        self._run_save()
 
     def flush(self) -> None:
         """Save now and drop any pending trailing save."""
         with self._lock:
             self._pending = 0
             self._last = self._clock()
-        self._save()
+        self._run_save()
 
     def saved_elsewhere(self) -> None:
         """The state was just written by someone else (the claim): the next save waits its interval."""
@@ -182,17 +187,23 @@ class Throttle:
             self._last = self._clock()
 
     def close(self) -> None:
-        with self._lock:
+        """No save starts after this, and one under way has ended when it returns."""
+        with self._saving, self._lock:
             self._closed = True
             self._pending = 0
 
     def _fire(self, generation: int) -> None:
-        with self._lock:
-            if self._closed or self._pending != generation:  # closed, flushed, or an older schedule
-                return
-            self._pending = 0
-            self._last = self._clock()
-        self._save()
+        with self._saving:  # decided under it: a save close() has waited for cannot start after it
+            with self._lock:
+                if self._closed or self._pending != generation:  # closed, flushed, or an older schedule
+                    return
+                self._pending = 0
+                self._last = self._clock()
+            self._save()
+
+    def _run_save(self) -> None:
+        with self._saving:
+            self._save()
 
 
 def _clamp(value: float) -> float:

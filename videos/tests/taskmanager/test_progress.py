@@ -109,6 +109,54 @@ def test_throttle_saves_at_most_once_per_interval_and_always_the_last_change():
     throttle.close()
 
 
+class HeldTrailingSave:
+    """A throttle whose timer's save reads the state, then waits to be let go before it commits."""
+
+    def __init__(self):
+        self.state = 0
+        self.log = []
+        self.timer_saving = threading.Event()
+        self.let_go = threading.Event()
+        self.throttle = Throttle(self.save, interval=0.05)
+        self.throttle.touch()  # saved at once, in this thread
+        self.throttle.touch()  # the trailing save, by the timer
+        assert self.timer_saving.wait(5), "the trailing save never ran"
+
+    def save(self):
+        read = self.state
+        if threading.current_thread().name == "montage-progress-timers":
+            self.timer_saving.set()
+            assert self.let_go.wait(5)
+        self.log.append(f"committed {read}")
+
+    def then(self, action):
+        """Run `action` in a thread while the timer's save is held, then let that save go."""
+        thread = threading.Thread(target=action)
+        thread.start()
+        thread.join(0.3)  # the bound a racing action would need to finish first
+        self.let_go.set()
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+def test_a_flush_waits_for_the_timers_save_so_the_newest_state_commits_last():
+    held = HeldTrailingSave()
+    held.state = 1
+
+    held.then(held.throttle.flush)
+
+    assert held.log == ["committed 0", "committed 0", "committed 1"]
+    held.throttle.close()
+
+
+def test_close_returns_only_once_a_save_under_way_has_ended():
+    held = HeldTrailingSave()
+
+    held.then(lambda: (held.throttle.close(), held.log.append("closed")))
+
+    assert held.log == ["committed 0", "committed 0", "closed"]
+
+
 @given(st.lists(st.floats(0, 0.5), min_size=1, max_size=40))
 def test_throttle_rate_bound_with_fake_clock(gaps):
     clock = FakeClock()
