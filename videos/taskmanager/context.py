@@ -139,9 +139,10 @@ class JobContext:
             # An error raised while a cancel is under way (ffmpeg killed, engine stopped) is the cancel.
             stopped = isinstance(exc, TaskCancelled) or self.cancel.is_set()
             status = SubTask.Status.CANCELLED if stopped else SubTask.Status.FAILED
+            # Rides the final write, which lands only while the task is still ours: a worker that lost it
+            # (recovered and claimed elsewhere) must not mark the new owner's step.
             with self._steps_lock:
-                fields = {**self._dirty_steps.pop(name, {}), "status": status, "finished_at": timezone.now()}
-            rows.update(SubTask, {"pk": self._subtasks[name].pk}, **fields)
+                self._dirty_steps.setdefault(name, {}).update(status=status, finished_at=timezone.now())
             self._subtasks[name].status = status
             raise
         self.tracker.complete(name)

@@ -203,7 +203,8 @@ class Throttle:
 
     def _run_save(self) -> None:
         with self._saving:
-            self._save()
+            if not self._closed:  # decided under it, as in _fire
+                self._save()
 
 
 def _clamp(value: float) -> float:

@@ -76,16 +76,17 @@ def recover_orphans(my_worker_id: str, *, dead_local: bool = False) -> list[Any]
     candidates = list(
         ProcessingTask.objects.filter(Q(status=Status.PROCESSING) & orphaned)
         .exclude(worker_id=my_worker_id)
-        .values_list("pk", "worker_id", "attempts")
+        .values_list("pk", "worker_id", "attempts", "heartbeat_at")
     )
     recovered = []
-    for pk, worker_id, attempts in candidates:
-        if _recover_one(pk, worker_id, attempts):
+    for pk, worker_id, attempts, heartbeat_at in candidates:
+        if _recover_one(pk, worker_id, attempts, heartbeat_at):
             recovered.append(pk)
     return recovered
 
 
-def _recover_one(pk: Any, worker_id: str, attempts: int) -> bool:
+def _recover_one(pk: Any, worker_id: str, attempts: int, heartbeat_at: Any) -> bool:
+    """Recover the task as it was read: a worker that renewed its lease since (it was only slow) keeps it."""
     exhausted = attempts >= settings.TASK_MAX_ATTEMPTS
     if exhausted:
         fields: dict[str, Any] = dict(
@@ -103,7 +104,7 @@ def _recover_one(pk: Any, worker_id: str, attempts: int) -> bool:
     task = transition(
         pk,
         "recovered",
-        where={"status": Status.PROCESSING, "worker_id": worker_id},
+        where={"status": Status.PROCESSING, "worker_id": worker_id, "heartbeat_at": heartbeat_at},
         fields={"worker_id": "", **fields},
         subtasks=Status.FAILED if exhausted else "requeue",
         outcome="interrupted",

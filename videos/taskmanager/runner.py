@@ -91,7 +91,14 @@ def _lost(task: ProcessingTask) -> str:
 
 def _stopped(task: ProcessingTask, worker_id: str, ctx: JobContext | None, reason: str) -> str:
     if reason == "shutdown":
-        return "requeued" if store.requeue(task.pk, worker_id) else _lost(task)
+        if ctx is not None:
+            ctx.close()  # no progress write from the timer from here on: the requeue follows
+
+        def before(_: ProcessingTask) -> None:  # a step completed just before the stop keeps its result
+            if ctx is not None:
+                ctx.write_steps()
+
+        return "requeued" if store.requeue(task.pk, worker_id, before=before) else _lost(task)
     if reason == "timeout":
         limit = settings.TASK_TIMEOUT_SECONDS
         message = f"Timed out: the task ran longer than TASK_TIMEOUT_SECONDS ({limit} s) and was stopped."

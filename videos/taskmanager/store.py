@@ -100,10 +100,10 @@ def transition(
             before(task)
         if not rows.update(ProcessingTask, {"pk": task.pk, **where}, **changes):
             return None
-        if subtasks == "requeue":
-            SubTask.objects.filter(task_id=task.pk, status=SubTask.Status.PROCESSING).update(
-                status=SubTask.Status.PENDING
-            )
+        if subtasks == "requeue":  # every step not completed waits again, whatever its last attempt made of it
+            SubTask.objects.filter(task_id=task.pk).exclude(
+                status__in=[SubTask.Status.COMPLETED, SubTask.Status.PENDING]
+            ).update(status=SubTask.Status.PENDING, finished_at=None)
         elif subtasks:
             _close_subtasks(task.pk, subtasks, now)
         announce(task, event)
@@ -250,8 +250,8 @@ def finish(
     return task is not None
 
 
-def requeue(task_id: Any, worker_id: str) -> bool:
-    """Give our task back to the queue (graceful shutdown): another life resumes it."""
+def requeue(task_id: Any, worker_id: str, *, before: Callable[[ProcessingTask], None] | None = None) -> bool:
+    """Give our task back to the queue (graceful shutdown): another life resumes it. `before`: as finish's."""
     task = transition(
         task_id,
         "requeued",
@@ -260,6 +260,7 @@ def requeue(task_id: Any, worker_id: str) -> bool:
         subtasks="requeue",
         outcome="interrupted",
         log_fields={"reason": "shutdown"},
+        before=before,
     )
     return task is not None
 
