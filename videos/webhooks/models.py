@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -77,6 +78,11 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.endpoint_id} ({self.status})"
+
+
+def unclaimed(now: Any) -> Q:
+    """Deliveries no sender holds at `now` (never claimed, released, or their claim's lease ran out)."""
+    return Q(locked_until__isnull=True) | Q(locked_until__lt=now)
 
 
 class WebhookAttempt(models.Model):

@@ -27,7 +27,7 @@ from videos.net.url_guard import UnsafeURLError, check_url
 from videos.taskmanager import rows
 from videos.taskmanager.recovery import is_dead_local_worker
 from videos.webhooks.events import fill_payloads
-from videos.webhooks.models import WebhookAttempt, WebhookDelivery
+from videos.webhooks.models import WebhookAttempt, WebhookDelivery, unclaimed
 from videos.webhooks.signing import signed_headers
 from videos.webhooks.transport import Connections, pinned_target
 
@@ -49,14 +49,10 @@ def retry_delay(attempts: int) -> float:
     return min(base, MAX_DELAY_S) * random.uniform(0.75, 1.25)
 
 
-def _unclaimed(now: Any) -> Q:
-    return Q(locked_until__isnull=True) | Q(locked_until__lt=now)
-
-
 def _due(now: Any) -> QuerySet[WebhookDelivery]:
     """Deliveries due now, unclaimed, to enabled endpoints."""
     return WebhookDelivery.objects.filter(
-        Q(status=Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True) & _unclaimed(now)
+        Q(status=Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True) & unclaimed(now)
     )
 
 
@@ -79,7 +75,7 @@ def claim_batch(owner_id: str, endpoint_id: Any, *, limit: int = BATCH) -> list[
         ids = list(due.values_list("pk", flat=True)[:limit])
         if not ids:
             return []
-        WebhookDelivery.objects.filter(Q(pk__in=ids, status=Status.PENDING) & _unclaimed(now)).update(
+        WebhookDelivery.objects.filter(Q(pk__in=ids, status=Status.PENDING) & unclaimed(now)).update(
             lock_token=token, locked_until=now + lease
         )
     return list(WebhookDelivery.objects.filter(lock_token=token).select_related("endpoint").order_by("next_attempt_at"))

@@ -13,7 +13,7 @@ from django.utils import timezone
 from videos.exceptions import InvalidInputError
 from videos.net.url_guard import UnsafeURLError, check_url
 from videos.webhooks.events import event_body, wake_senders
-from videos.webhooks.models import EVENTS, FINAL_EVENTS, WebhookDelivery, WebhookEndpoint
+from videos.webhooks.models import EVENTS, FINAL_EVENTS, WebhookDelivery, WebhookEndpoint, unclaimed
 from videos.webhooks.signing import new_secret
 
 
@@ -85,8 +85,9 @@ def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
 
 
 def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again now (same webhook-id and body); one more attempt if it had failed."""
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+    """Send a delivery again now (same webhook-id and body); one more attempt if it had failed. A delivery
+    being sent at this moment is left to that send (taking it back would send it twice)."""
+    WebhookDelivery.objects.filter(unclaimed(timezone.now()), pk=delivery.pk).update(
         status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), lock_token="", locked_until=None
     )
     transaction.on_commit(wake_senders)

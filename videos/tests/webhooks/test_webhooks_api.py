@@ -7,7 +7,8 @@ from standardwebhooks import Webhook
 
 from videos.net import url_guard
 from videos.webhooks.models import WebhookDelivery
-from videos.webhooks.sender import send_due
+from videos.webhooks.sender import claim_batch, send_batch, send_due
+from videos.webhooks.transport import Connections
 
 
 def create(api, url, **body):  # noqa: ANN001, ANN003, ANN201
@@ -113,6 +114,22 @@ def test_deliveries_are_newest_first_and_resend_keeps_the_webhook_id(api, other_
     assert receiver.ids().count(first["id"]) == 2
     assert json.loads(receiver.received[-1].body)["data"]["endpoint_id"] == endpoint["id"]
     assert WebhookDelivery.objects.get(pk=first["id"]).attempts == 2
+
+
+def test_a_resend_while_the_delivery_is_being_sent_leaves_it_to_that_send(api, receiver, transactional_db):
+    endpoint = create(api, receiver.url).json()
+    ping = api.post(f"/api/v1/webhooks/{endpoint['id']}/ping").json()
+    batch = claim_batch("hostA:1:aaaa", endpoint["id"])  # a sender holds it: its POST is under way
+    assert [str(d.pk) for d in batch] == [ping["id"]]
+
+    assert api.post(f"/api/v1/webhooks/deliveries/{ping['id']}/resend").status_code == 202
+
+    assert claim_batch("hostB:2:bbbb", endpoint["id"]) == []  # no second sender sends it alongside
+    with Connections() as pool:
+        send_batch(pool, batch)
+    assert receiver.ids() == [ping["id"]]
+    delivery = WebhookDelivery.objects.get(pk=ping["id"])
+    assert delivery.status == "succeeded" and delivery.attempts == 1 and delivery.attempt_log.count() == 1
 
 
 def test_purge_tasks_also_deletes_old_finished_deliveries(db, user, receiver):
