@@ -87,8 +87,9 @@ def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
 def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now (same webhook-id and body); one more attempt if it had failed. A delivery
     being sent at this moment is left to that send (taking it back would send it twice)."""
-    WebhookDelivery.objects.filter(unclaimed(timezone.now()), pk=delivery.pk).update(
-        status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), lock_token="", locked_until=None
+    now = timezone.now()
+    WebhookDelivery.objects.filter(unclaimed(now), pk=delivery.pk).update(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at=now, lock_token="", locked_until=None
     )
     transaction.on_commit(wake_senders)
     delivery.refresh_from_db()
